@@ -1,0 +1,69 @@
+"""The model: weights, biases, activations and input scaling, and the forward pass through them.
+
+This is the one forward pass of the project. The trainer calls `forward_layers` and keeps every
+layer's output for backpropagation; the service calls `Model.predict_proba` on raw pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.activations import ACTIVATIONS
+
+
+def forward_layers(weights: list[np.ndarray], biases: list[np.ndarray],
+                   activations: list[str], x: np.ndarray) -> list[np.ndarray]:
+    """Return the output of every layer, the input first and the class probabilities last.
+
+    `activations` names one function per layer (hidden layers, then the output layer).
+    The computation runs in the dtype of the weights: float32 in production, float64 for the
+    gradient check.
+    """
+    outputs = [x]
+    for w, b, name in zip(weights, biases, activations):
+        z = outputs[-1] @ w
+        z += b
+        outputs.append(ACTIVATIONS[name](z))
+    return outputs
+
+
+def min_max_scale(x: np.ndarray, minimum: float, maximum: float,
+                  dtype: np.dtype = np.float32) -> np.ndarray:
+    """Map raw inputs to [0, 1] with the range learned from the training data."""
+    span = (maximum - minimum) or 1.0  # a constant input must not divide by zero
+    scaled = np.subtract(x, minimum, dtype=dtype)
+    scaled *= dtype(1.0 / span)
+    return scaled
+
+
+@dataclass
+class Model:
+    """A trained multilayer perceptron, ready to predict. Knows nothing of training or HTTP."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    hidden_activations: list[str]
+    input_min: float
+    input_max: float
+    classes: list[int]
+    output_activation: str = "softmax"
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
+
+    @property
+    def activations(self) -> list[str]:
+        return [*self.hidden_activations, self.output_activation]
+
+    def scale(self, x: np.ndarray) -> np.ndarray:
+        return min_max_scale(x, self.input_min, self.input_max, self.weights[0].dtype.type)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities for raw inputs of shape (n, n_features): one row per input."""
+        return forward_layers(self.weights, self.biases, self.activations, self.scale(x))[-1]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]

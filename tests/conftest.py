@@ -1,0 +1,43 @@
+"""Fixtures shared by every test: the MNIST data and a small model trained on it once per run."""
+
+from pathlib import Path
+
+import pytest
+
+from shared.bundle import Bundle, save_new_version
+from trainer.data import Dataset, load_mnist
+from trainer.network import MLP, TrainingConfig
+
+# Small and quick (a few seconds), and good enough to read real digits (~97% on MNIST test).
+FIXTURE_CONFIG = TrainingConfig(hidden=(128,), epochs=4, batch_size=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Dataset:
+    """The real MNIST set: from $MNIST_DIR, else the cache, downloading it when missing."""
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def trained_mlp(mnist: Dataset) -> MLP:
+    return MLP(FIXTURE_CONFIG).fit(mnist.x_train, mnist.y_train)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, trained_mlp: MLP, mnist: Dataset) -> Path:
+    """A model directory holding version 1 of model "mnist", as the trainer writes it."""
+    directory = tmp_path_factory.mktemp("models")
+    test_loss, test_accuracy = trained_mlp.evaluate(mnist.x_test, mnist.y_test)
+    save_new_version(directory, "mnist", trained_mlp.model, {
+        "training": FIXTURE_CONFIG.to_dict(),
+        "metrics": {"test_accuracy": test_accuracy, "test_loss": test_loss},
+    })
+    return directory
+
+
+@pytest.fixture(scope="session")
+def bundle(model_dir: Path) -> Bundle:
+    from shared.bundle import latest_bundle_path, load_bundle
+
+    return load_bundle(latest_bundle_path(model_dir, "mnist"))
+
