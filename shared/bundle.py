@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +67,10 @@ def _array_names(n_layers: int) -> list[str]:
     return [f"{kind}_{i}" for i in range(n_layers) for kind in ("weights", "biases")]
 
 
-def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any]) -> dict[str, Any]:
-    """The manifest for `model`; `extra` adds the trainer's sections (training, metrics, data)."""
+def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
+                   image_shape: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The manifest for `model`; `extra` adds the trainer's sections (training, metrics, data).
+    `image_shape` (rows, columns) says how the flat input was laid out as an image."""
     arrays = _model_arrays(model)
     return {
         "format": FORMAT_NAME,
@@ -84,6 +85,7 @@ def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any])
         },
         "input": {
             "shape": [model.layer_sizes[0]],
+            "image_shape": list(image_shape) if image_shape else None,
             "scaling": {"method": "min-max", "min": model.input_min, "max": model.input_max},
         },
         "classes": model.classes,
@@ -152,11 +154,12 @@ def version_path(model_dir: Path, name: str, version: int) -> Path:
     return Path(model_dir) / name / f"{int(version)}.npz"
 
 
-def save_new_version(model_dir: Path, name: str, model: Model, extra: dict[str, Any]) -> Bundle:
+def save_new_version(model_dir: Path, name: str, model: Model, extra: dict[str, Any],
+                     image_shape: tuple[int, int] | None = None) -> Bundle:
     """Save `model` as the next version of `name` (one above the highest present)."""
     for _ in range(100):  # bounded: another trainer may take the version we picked
         version = max(list_versions(model_dir, name), default=0) + 1
-        manifest = build_manifest(model, name, version, extra)
+        manifest = build_manifest(model, name, version, extra, image_shape)
         path = version_path(model_dir, name, version)
         try:
             write_bundle(path, model, manifest)
@@ -176,12 +179,14 @@ def load_bundle(path: Path) -> Bundle:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except Exception as e:  # a corrupt zip can raise almost anything (zlib, struct, ...)
         # allow_pickle=False turns a pickled object into a ValueError: it is refused, not run.
         raise BundleError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from e
     try:
         return _verify(path, arrays)
-    except (KeyError, TypeError, ValueError) as e:
+    except BundleError:
+        raise
+    except Exception as e:  # a manifest of the wrong shape: missing keys, wrong types
         raise BundleError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from e
 
 

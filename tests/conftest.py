@@ -31,7 +31,7 @@ def model_dir(tmp_path_factory, trained_mlp: MLP, mnist: Dataset) -> Path:
     save_new_version(directory, "mnist", trained_mlp.model, {
         "training": FIXTURE_CONFIG.to_dict(),
         "metrics": {"test_accuracy": test_accuracy, "test_loss": test_loss},
-    })
+    }, image_shape=mnist.image_shape)
     return directory
 
 

@@ -27,8 +27,10 @@ MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-# Tried in order; the same mirrors torchvision and TensorFlow Datasets use.
-MNIST_MIRRORS = (
+# Tried in order; the same mirrors torchvision and TensorFlow Datasets use. MNIST_MIRRORS
+# (comma-separated base URLs) replaces them, e.g. for a mirror inside a closed network.
+MNIST_MIRRORS = tuple(os.environ.get("MNIST_MIRRORS", "").split(",")) if os.environ.get(
+    "MNIST_MIRRORS") else (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )

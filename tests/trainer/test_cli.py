@@ -1,0 +1,77 @@
+"""`python -m trainer` as a user runs it: real processes, real files, real exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.bundle import load_bundle
+
+
+def run_trainer(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_digits_run_writes_versioned_bundles_and_a_report(tmp_path: Path) -> None:
+    args = ["--dataset", "digits", "--hidden", "32", "--epochs", "3", "--batch-size", "16",
+            "--model-dir", str(tmp_path), "--model-name", "demo"]
+    first = run_trainer(*args)
+    assert first.returncode == 0, first.stderr
+    assert "epoch   3/3" in first.stderr  # one summary line per epoch
+    bundle_path = tmp_path / "demo" / "1.npz"
+    assert f"bundle: {bundle_path}" in first.stdout
+
+    bundle = load_bundle(bundle_path)
+    assert bundle.manifest["architecture"]["layer_sizes"] == [64, 32, 10]
+    assert bundle.manifest["training"]["epochs"] == 3
+    assert bundle.manifest["data"]["dataset"] == "digits"
+    assert bundle.manifest["input"]["image_shape"] == [8, 8]
+    assert 0.5 < bundle.manifest["metrics"]["test_accuracy"] <= 1
+
+    report = tmp_path / "demo" / "reports" / "1"
+    assert (report / "report.png").read_bytes().startswith(b"\x89PNG")
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 3
+    assert sum(map(sum, metrics["confusion_matrix"])) == bundle.manifest["data"]["test_size"]
+
+    second = run_trainer(*args, "--no-report")
+    assert second.returncode == 0, second.stderr
+    assert load_bundle(tmp_path / "demo" / "2.npz").version == 2
+    assert not (tmp_path / "demo" / "reports" / "2").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hidden", "0,3"], "hidden sizes must be positive"),
+    (["--hidden", "a"], "expected sizes like 128,32"),
+    (["--model-name", "../escape"], "invalid --model-name"),
+    (["--activation", "swish"], "invalid choice"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+])
+def test_bad_options_exit_2_with_a_message(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_trainer("--dataset", "digits", "--model-dir", str(tmp_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_offline_without_data_exits_1_saying_where_to_put_the_files(tmp_path: Path) -> None:
+    result = run_trainer("--model-dir", str(tmp_path / "models"),
+                         env={"MNIST_DIR": str(tmp_path / "mnist"),
+                              "MNIST_MIRRORS": "http://127.0.0.1:9/"})
+    assert result.returncode == 1
+    assert "cannot download train-images-idx3-ubyte.gz" in result.stderr
+    assert f"in {tmp_path / 'mnist'} or point MNIST_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_unwritable_model_dir_exits_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_trainer("--dataset", "digits", "--epochs", "1", "--model-dir", str(blocker))
+    assert result.returncode == 1
+    assert "cannot save the model" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,133 @@
+"""`python -m trainer`: train a network and save it as the next model version.
+
+Presets set every option at once; options given explicitly override the preset's values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from shared.bundle import MODEL_NAME, BundleError
+from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
+from trainer.job import run_training_job
+from trainer.network import TrainingConfig
+from trainer.progress import EpochProgress
+
+PRESETS: dict[str, dict] = {
+    # >= 98% MNIST test accuracy in well under 90 s on 2 cores (see `make bench-train`).
+    "default": dict(hidden=(512, 256), activation="relu", optimizer="adam", learning_rate=1e-3,
+                    batch_size=128, epochs=12, lr_decay=0.85, weight_decay=0.0,
+                    validation_fraction=0.1, patience=0),
+    # The classic from-scratch article: full-batch gradient descent, 200 epochs.
+    "seed": dict(hidden=(128, 32), activation="relu", optimizer="sgd", momentum=0.0,
+                 learning_rate=0.03, batch_size=0, epochs=200, validation_fraction=0.0),
+    # Seconds, for smoke tests and CI: a small network, one epoch.
+    "quick": dict(hidden=(64,), activation="relu", optimizer="adam", learning_rate=2e-3,
+                  batch_size=64, epochs=1, validation_fraction=0.1),
+}
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 128,32, got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train the digitnet MLP and save it as the next version of a model bundle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="a complete configuration; the options below override its values")
+    net = parser.add_argument_group("network and optimisation (default: the preset's value)")
+    net.add_argument("--hidden", type=_hidden_sizes, help="hidden layer sizes, e.g. 128,32")
+    net.add_argument("--activation", choices=["relu", "leaky_relu", "tanh", "sigmoid"])
+    net.add_argument("--optimizer", choices=["adam", "sgd"])
+    net.add_argument("--learning-rate", type=float)
+    net.add_argument("--momentum", type=float, help="SGD momentum")
+    net.add_argument("--batch-size", type=int, help="0 = full batch")
+    net.add_argument("--epochs", type=int)
+    net.add_argument("--weight-decay", type=float, help="L2 penalty coefficient")
+    net.add_argument("--lr-decay", type=float, help="learning rate factor applied every epoch")
+    net.add_argument("--validation-fraction", type=float,
+                     help="share of the training set held out for validation")
+    net.add_argument("--patience", type=int,
+                     help="early stopping after this many epochs without better val accuracy")
+    net.add_argument("--seed", type=int, default=0, help="seeds initialisation and shuffling")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=["mnist", "digits"], default="mnist",
+                      help="digits = scikit-learn's bundled 8x8 digits (offline, for demos)")
+    data.add_argument("--data-source", choices=["idx", "openml"], default="idx",
+                      help="MNIST from the IDX files (downloaded when missing) or OpenML")
+    data.add_argument("--data-dir", type=Path, default=os.environ.get("MNIST_DIR") or None,
+                      help="folder of the MNIST IDX files (env MNIST_DIR; default: a cache dir)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")),
+                     help="where bundles go (env MODEL_DIR)")
+    out.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"),
+                     help="model name: bundles are MODEL_DIR/NAME/VERSION.npz (env MODEL_NAME)")
+    out.add_argument("--no-report", action="store_true", help="skip the PNG/JSON report")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    values = dict(PRESETS[args.preset])
+    for f in fields(TrainingConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return TrainingConfig(**values)
+
+
+def load_dataset(args: argparse.Namespace) -> Dataset:
+    if args.dataset == "digits":
+        return load_digits_dataset(seed=args.seed)
+    if args.data_source == "openml":
+        return load_openml_mnist()
+    return load_mnist(args.data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not MODEL_NAME.match(args.model_name):
+        parser.error(f"invalid --model-name {args.model_name!r}: letters, digits, '_', '-', '.'")
+    try:
+        config = config_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+
+    try:
+        data = load_dataset(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{data.name}: {len(data.y_train)} training and {len(data.y_test)} test images; "
+          f"network {[data.x_train.shape[1], *config.hidden, len(set(data.y_train.tolist()))]} "
+          f"({config.activation}, {config.optimizer}, preset {args.preset})", file=sys.stderr)
+    try:
+        result = run_training_job(config, data, args.model_dir, args.model_name,
+                                  preset=args.preset, data_source=args.data_source,
+                                  report=not args.no_report,
+                                  progress=EpochProgress(config.epochs))
+    except (BundleError, OSError) as e:
+        print(f"error: cannot save the model: {e}", file=sys.stderr)
+        return 1
+
+    print(f"test accuracy {result.metrics['test_accuracy']:.4f}  "
+          f"(loss {result.metrics['test_loss']:.4f})")
+    print(f"bundle: {result.bundle.path}  (model {args.model_name}, version {result.bundle.version})")
+    for kind, path in result.report.items():
+        print(f"report {kind}: {path}")
+    return 0
