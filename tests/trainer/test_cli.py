@@ -75,3 +75,14 @@ def test_unwritable_model_dir_exits_1(tmp_path: Path) -> None:
     result = run_trainer("--dataset", "digits", "--epochs", "1", "--model-dir", str(blocker))
     assert result.returncode == 1
     assert "cannot save the model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_openml_source_offline_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    dead_proxy = "http://127.0.0.1:9"  # every HTTP(S) request is refused at once: offline
+    result = run_trainer("--data-source", "openml", "--model-dir", str(tmp_path),
+                         env={"https_proxy": dead_proxy, "http_proxy": dead_proxy,
+                              "HTTPS_PROXY": dead_proxy, "HTTP_PROXY": dead_proxy,
+                              "SCIKIT_LEARN_DATA": str(tmp_path / "sklearn")})
+    assert result.returncode == 1
+    assert "cannot fetch mnist_784 from OpenML" in result.stderr
+    assert "Traceback" not in result.stderr
