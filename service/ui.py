@@ -1,10 +1,32 @@
-"""The drawing page at `/` (placeholder until the page lands)."""
+"""The drawing page: `GET /` serves a static page that draws a digit and calls `/predict`.
 
-from flask import Blueprint
+Everything the page needs is in `service/static/` and served from here (no build step, no CDN).
+The assets live under `/ui/` so they cannot collide with any `/static` route of the app itself.
+"""
 
-bp = Blueprint("ui", __name__)
+from flask import Blueprint, Response, send_from_directory
+
+bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui")
+
+# The page loads only its own files and talks only to this service; images it shows are drawn on
+# canvases or previewed from local files (blob:/data:). Nothing inline, so XSS has nowhere to run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+)
 
 
 @bp.get("/")
-def index():
-    return "digitnet", 200, {"Content-Type": "text/plain"}
+def index() -> Response:
+    """The drawing page (revalidated on each load so a new deploy shows at once)."""
+    assert bp.static_folder is not None
+    return send_from_directory(bp.static_folder, "index.html", max_age=0)
+
+
+@bp.after_request
+def security_headers(response: Response) -> Response:
+    """Headers for the page and its assets only; the JSON API sets its own."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
