@@ -61,8 +61,8 @@ down: ## docker: stop the stack (volumes are kept)
 logs: ## docker: follow the logs
 	$(COMPOSE) logs --follow
 
-compose-test: ## docker: build, run the stack, predict, retrain, check version 2, tear down
-	bash scripts/compose-test.sh
+compose-test: install ## docker: build, run the stack, predict, retrain, check version 2, tear down
+	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh
 
 lint: install ## ruff, then pip-audit of the pinned dependencies
 	$(VENV)/bin/ruff check .

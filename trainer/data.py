@@ -102,12 +102,16 @@ def download_file(name: str, directory: Path, expected_sha256: str,
 
     The bytes go to a temp file in `directory` and are renamed into place only once verified.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create {directory} for the MNIST files: {e.strerror}") from e
     failures = []
     for mirror in mirrors:
         url = mirror + name
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".partial")
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".partial")
             digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as out, \
                     urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
@@ -126,7 +130,7 @@ def download_file(name: str, directory: Path, expected_sha256: str,
         except (urllib.error.URLError, OSError) as e:
             failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
         finally:
-            if os.path.exists(tmp):
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
     raise DataError(
         f"cannot download {name}:\n  " + "\n  ".join(failures) +

@@ -143,3 +143,12 @@ def test_real_mnist_has_the_published_counts(mnist) -> None:
     assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
                                                   974, 1009]
     assert mnist.files == data.MNIST_FILES
+
+
+def test_unwritable_cache_is_a_clear_error(file_server, tmp_path: Path) -> None:
+    root, url = file_server
+    sha = publish(root, "labels.gz", np.arange(3, dtype=np.uint8))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(DataError, match="cannot"):
+        download_file("labels.gz", blocker / "cache", sha, mirrors=(url,))
