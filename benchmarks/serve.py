@@ -1,0 +1,335 @@
+"""Requests/s and latency of the service under local load: `make bench-serve`.
+
+Starts the real server (gunicorn with service/gunicorn.conf.py) on a free loopback port and drives
+it with `wrk` (Debian's package; `apt-get install wrk`) or, when wrk is missing, a bounded Python
+load generator (threads with keep-alive connections). Every scenario runs against the same server
+in the same run, so the ratios compare like with like:
+
+    trivial         GET /v2/health/live: the app's cheapest route, the baseline
+    predict-json    POST /predict, one MNIST digit as JSON (target: >= 75% of trivial's req/s)
+    predict-image   POST /predict, one PNG upload (a digit as a person would draw it, 200 px)
+    batch-256       POST /predict, 256 digits as JSON (images/s is what counts)
+
+and prints a table with p50/p99 latency and each worker's resident memory. The model is the newest
+bundle in $MODEL_DIR/$MODEL_NAME, or one trained for the run (a few seconds) when there is none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from shared.bundle import latest_bundle_path, save_new_version
+from trainer.data import load_mnist
+from trainer.network import MLP, TrainingConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.75
+START_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class Scenario:
+    name: str
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str = ""
+    images_per_request: int = 0
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    server_cpu_us: float = 0.0  # worker CPU time per request: what the server itself spends
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per scenario")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="scenarios take turns this many times, so other load on the machine "
+                             "hits them alike; each figure is the median over rounds")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--client-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY (default: the config's)")
+    parser.add_argument("--worker-class", help="override gunicorn's worker class (e.g. sync)")
+    parser.add_argument("--gunicorn-threads", type=int, help="override threads per worker")
+    parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    args = parser.parse_args()
+
+    mnist = load_mnist()
+    with tempfile.TemporaryDirectory(prefix="digitnet-bench-") as scratch:
+        model_dir = model_directory(Path(scratch), mnist)
+        scenarios = make_scenarios(mnist)
+        client = "python" if args.python_client or not shutil.which("wrk") else "wrk"
+        with Server(model_dir, Path(scratch) / "server.log", args) as server:
+            print(f"server: {server.describe()}; load: {client}, {args.connections} connections, "
+                  f"{args.duration:g}s per scenario in {args.rounds} rounds", flush=True)
+            for scenario in scenarios:
+                run_load(client, server.url, scenario, 1, args)  # warm-up
+                server.wait_until_idle()
+            rounds: dict[str, list[Result]] = {s.name: [] for s in scenarios}
+            for _ in range(args.rounds):
+                for scenario in scenarios:
+                    cpu_before = server.cpu_seconds()
+                    result = run_load(client, server.url, scenario, args.duration / args.rounds, args)
+                    # Requests still in flight when the client stops belong to this scenario.
+                    server.wait_until_idle()
+                    result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
+                    rounds[scenario.name].append(result)
+            rss = server.worker_rss_mib()
+        print_table(scenarios, rounds, rss)
+
+
+def model_directory(scratch: Path, mnist) -> Path:
+    """$MODEL_DIR when it holds a bundle of $MODEL_NAME, else a freshly trained small model."""
+    model_dir = Path(os.environ.get("MODEL_DIR", "models"))
+    name = os.environ.get("MODEL_NAME", "mnist")
+    if latest_bundle_path(model_dir, name) is not None:
+        return model_dir.resolve()
+    print(f"no bundle in {model_dir / name}: training a small one for the benchmark", flush=True)
+    mlp = MLP(TrainingConfig(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
+    save_new_version(scratch, name, mlp.model, {"metrics": {}})
+    return scratch
+
+
+def make_scenarios(mnist) -> list[Scenario]:
+    digits = mnist.x_test[:256]
+    drawing = Image.new("L", (320, 280), 255)
+    drawing.paste(Image.fromarray(255 - digits[0].reshape(28, 28)).resize((200, 200)), (70, 40))
+    png = io.BytesIO()
+    drawing.save(png, "PNG")
+    boundary = "digitnet-bench-boundary"
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                 f"filename=\"digit.png\"\r\nContent-Type: image/png\r\n\r\n").encode() \
+        + png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    return [
+        Scenario("trivial", "GET", "/v2/health/live"),
+        Scenario("predict-json", "POST", "/predict",
+                 json.dumps({"instances": digits[:1].tolist()}).encode(), "application/json", 1),
+        Scenario("predict-image", "POST", "/predict", multipart,
+                 f"multipart/form-data; boundary={boundary}", 1),
+        Scenario("batch-256", "POST", "/predict",
+                 json.dumps({"instances": digits.tolist()}).encode(), "application/json", 256),
+    ]
+
+
+class Server:
+    """gunicorn as a subprocess, the way `make serve` runs it, on a free loopback port."""
+
+    def __init__(self, model_dir: Path, log_path: Path, args: argparse.Namespace) -> None:
+        self.log_path = log_path
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port),
+                    "MODEL_DIR": str(model_dir)}
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if args.workers:
+            self.env["WEB_CONCURRENCY"] = str(args.workers)
+        self.command = [str(Path(sys.executable).parent / "gunicorn"), "-c", "service/gunicorn.conf.py"]
+        if args.worker_class:
+            self.command += ["--worker-class", args.worker_class]
+        threads = args.gunicorn_threads or (1 if args.worker_class == "sync" else None)
+        if threads:  # gunicorn quietly runs `sync` as gthread when threads > 1
+            self.command += ["--threads", str(threads)]
+        self.command.append("service.app:create_app()")
+
+    def __enter__(self) -> Server:
+        # The per-request log line stays on (it is part of every request's cost), written to a file.
+        self.log = open(self.log_path, "wb")  # noqa: SIM115  (closed in __exit__)
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.process.kill()
+        raise SystemExit(f"gunicorn not ready after {START_TIMEOUT_SECONDS}s")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def worker_rss_mib(self) -> list[float]:
+        sizes = []
+        for pid in self.workers():
+            status = Path(f"/proc/{pid}/status").read_text()
+            sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
+        return sizes
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the workers so far (fields 14 and 15 of /proc/<pid>/stat)."""
+        ticks = 0
+        for pid in self.workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_until_idle(self, timeout: float = 10) -> None:
+        """Until the workers stop using CPU: what the last client left queued is done."""
+        deadline = time.monotonic() + timeout
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu_seconds()
+            if now - last < 0.02:
+                return
+            last = now
+
+    def describe(self) -> str:
+        extra = " ".join(self.command[3:-1])
+        return f"gunicorn, {len(self.workers())} workers {extra}".strip()
+
+
+def median_result(runs: list[Result]) -> Result:
+    def median(field: str) -> float:
+        return float(np.median([getattr(r, field) for r in runs]))
+
+    return Result(median("requests_per_second"), median("p50_ms"), median("p99_ms"),
+                  sum(r.errors for r in runs), sum(r.requests for r in runs), median("server_cpu_us"))
+
+
+def run_load(client: str, url: str, scenario: Scenario, duration: float,
+             args: argparse.Namespace) -> Result:
+    if client == "wrk":
+        return run_wrk(url, scenario, duration, args)
+    return run_python(url, scenario, duration, args.connections)
+
+
+WRK_SCRIPT = """
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.method = os.getenv("BENCH_METHOD")
+wrk.body = f:read("*all")
+f:close()
+if os.getenv("BENCH_TYPE") ~= "" then wrk.headers["Content-Type"] = os.getenv("BENCH_TYPE") end
+"""
+
+
+def run_wrk(url: str, scenario: Scenario, duration: float, args: argparse.Namespace) -> Result:
+    with tempfile.TemporaryDirectory() as scratch:
+        script, body = Path(scratch, "request.lua"), Path(scratch, "body")
+        script.write_text(WRK_SCRIPT)
+        body.write_bytes(scenario.body)
+        env = {**os.environ, "BENCH_BODY": str(body), "BENCH_METHOD": scenario.method,
+               "BENCH_TYPE": scenario.content_type}
+        output = subprocess.run(
+            ["wrk", f"-t{args.client_threads}", f"-c{args.connections}", f"-d{max(1, round(duration))}s",
+             "--latency", "-s", str(script), url + scenario.path],
+            env=env, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|errors: connect|read|write|"
+                                            r"timeout):? (\d+)", output))
+    return Result(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+                  _wrk_ms(output, "50%"), _wrk_ms(output, "99%"), errors,
+                  int(re.search(r"(\d+) requests in", output).group(1)))
+
+
+def _wrk_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_python(url: str, scenario: Scenario, duration: float, connections: int) -> Result:
+    """Fallback load: `connections` threads, each looping on one keep-alive connection."""
+    host, port = url.removeprefix("http://").split(":")
+    headers = {"Content-Type": scenario.content_type} if scenario.content_type else {}
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    deadline = time.monotonic() + duration
+
+    def loop(i: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                connection.request(scenario.method, scenario.path, body=scenario.body or None,
+                                   headers=headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                ok = False
+            latencies[i].append(time.perf_counter() - start)
+            errors[i] += not ok
+        connection.close()
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    all_latencies = np.concatenate([np.asarray(lat) for lat in latencies]) * 1000
+    return Result(len(all_latencies) / elapsed, float(np.percentile(all_latencies, 50)),
+                  float(np.percentile(all_latencies, 99)), sum(errors), len(all_latencies))
+
+
+def print_table(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss: list[float]) -> None:
+    """Medians over the rounds; ratios are taken within each round (the trivial run just before),
+    so a burst of other load on the machine does not favour one scenario."""
+    results = {name: median_result(runs) for name, runs in rounds.items()}
+
+    def ratio(name: str, field: str, inverse: bool = False) -> float:
+        pairs = zip(rounds[name], rounds["trivial"])
+        return float(np.median([getattr(t, field) / getattr(r, field) if inverse
+                                else getattr(r, field) / getattr(t, field) for r, t in pairs]))
+
+    print(f"\n{'scenario':<15}{'req/s':>9}{'images/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs trivial':>12}"
+          f"{'server CPU/req':>16}{'vs trivial':>12}{'errors':>8}")
+    for scenario in scenarios:
+        r = results[scenario.name]
+        images = f"{r.requests_per_second * scenario.images_per_request:,.0f}" \
+            if scenario.images_per_request else "-"
+        print(f"{scenario.name:<15}{r.requests_per_second:>9,.0f}{images:>10}{r.p50_ms:>9.2f}"
+              f"{r.p99_ms:>9.2f}{ratio(scenario.name, 'requests_per_second'):>11.0%}"
+              f"{r.server_cpu_us:>13,.0f} us{ratio(scenario.name, 'server_cpu_us', True):>11.0%}"
+              f"{r.errors:>8}")
+    print(f"\nRSS per worker: {', '.join(f'{m:.0f} MiB' for m in rss)}")
+    print("Figures are medians over the rounds; ratios compare each round with its own trivial run.\n"
+          "Server CPU/req is the workers' CPU time per request (their capacity, whatever the client).")
+    achieved = ratio("predict-json", "requests_per_second")
+    verdict = "met" if achieved >= TARGET_RATIO else "NOT met"
+    print(f"target: predict-json >= {TARGET_RATIO:.0%} of trivial req/s: {achieved:.0%}, {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The Flask application factory: settings, model registry, blueprints, errors, request log.
+
+gunicorn calls `create_app()` once in the master (the app is preloaded, so the models are loaded
+once and shared by the forked workers); gunicorn.conf.py then starts each worker's model watcher.
+Settings come from environment variables, documented in service/config.py.
+
+Every request gets an id (the client's `X-Request-ID` when it sent a sane one, else a new one),
+returned in the `X-Request-ID` header, counted in the metrics and logged as one JSON line. Hooks
+that later concerns need (authentication, security headers) go next to `_start_request` and
+`_finish_request`: one `before_request` or `after_request` each.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import ClientDisconnected
+
+from service import metrics, models, predict, ui, v2
+from service.config import Settings
+from service.errors import register_error_handlers
+from service.jsonio import OrjsonProvider
+from service.log import configure_logging
+from service.registry import Registry
+
+DRAIN_CHUNK = 64 * 1024
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # anything else could forge log lines
+
+log = logging.getLogger("digitnet.request")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        MAX_BATCH=settings.max_batch,
+        MAX_IMAGE_PIXELS=settings.max_image_pixels,
+    )
+    app.json = OrjsonProvider(app)
+
+    registry = Registry(settings.model_dir, settings.model_name, settings.poll_seconds,
+                        on_swap=metrics.record_snapshot)
+    registry.refresh()
+    app.extensions["digitnet.registry"] = registry
+
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    app.after_request(_drain_unread_body)
+    register_error_handlers(app)
+    for blueprint in (ui.bp, predict.bp, v2.bp, models.bp, metrics.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _start_request() -> None:
+    g.start = time.perf_counter()
+    sent = request.headers.get("X-Request-ID")
+    g.request_id = sent if sent and REQUEST_ID.match(sent) else uuid.uuid4().hex
+
+
+def _drain_unread_body(response: Response) -> Response:
+    """Read what is left of a body the app refused without reading (415, 404, a bad query...).
+
+    gunicorn keeps the connection alive, but discards at most 64 KiB of an unread body before the
+    next request and otherwise closes the connection: the client's next request on it would fail.
+    Bodies over MAX_CONTENT_LENGTH are not read: for those, closing is the right thing.
+    """
+    length = request.content_length
+    if length and length <= current_app.config["MAX_CONTENT_LENGTH"]:
+        try:
+            while request.stream.read(DRAIN_CHUNK):
+                pass
+        except (OSError, ClientDisconnected):
+            pass  # the client is gone: nothing to keep alive
+    return response
+
+
+def _finish_request(response: Response) -> Response:
+    seconds = time.perf_counter() - g.start
+    response.headers["X-Request-ID"] = g.request_id
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    metrics.record_request(endpoint, request.method, response.status_code, seconds)
+    log.info("request", extra={
+        "request_id": g.request_id,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round(seconds * 1000, 3),
+        "model_version": g.get("model_version"),
+        "remote_addr": request.remote_addr,
+    })
+    return response

@@ -1,0 +1,63 @@
+"""The service's settings, read once from environment variables.
+
+    MODEL_DIR            directory of bundles, `<MODEL_DIR>/<MODEL_NAME>/<version>.npz` (./models)
+    MODEL_NAME           the model served (mnist)
+    MODEL_POLL_SECONDS   how often each worker looks for new or removed versions (2)
+    MAX_CONTENT_LENGTH   largest request body in bytes, larger is a 413 (16777216 = 16 MiB)
+    MAX_BATCH            most images in one request, more is a 413 (256)
+    MAX_IMAGE_PIXELS     most pixels in one uploaded image, more is a 413 (25000000)
+    LOG_LEVEL            DEBUG, INFO, WARNING or ERROR (INFO)
+
+HOST, PORT and WEB_CONCURRENCY belong to the server, not the app: see gunicorn.conf.py.
+A bad value stops the service at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.bundle import MODEL_NAME
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path = Path("models")
+    model_name: str = "mnist"
+    poll_seconds: float = 2.0
+    max_content_length: int = 16 * 1024 * 1024
+    max_batch: int = 256
+    max_image_pixels: int = 25_000_000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        settings = cls(
+            model_dir=Path(env.get("MODEL_DIR") or cls.model_dir),
+            model_name=env.get("MODEL_NAME") or cls.model_name,
+            poll_seconds=_number(env, "MODEL_POLL_SECONDS", cls.poll_seconds, float),
+            max_content_length=_number(env, "MAX_CONTENT_LENGTH", cls.max_content_length, int),
+            max_batch=_number(env, "MAX_BATCH", cls.max_batch, int),
+            max_image_pixels=_number(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels, int),
+            log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
+        )
+        if not MODEL_NAME.match(settings.model_name):
+            raise ValueError(f"MODEL_NAME={settings.model_name!r} is not a valid model name")
+        if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"LOG_LEVEL={settings.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+        return settings
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r} must be positive")
+    return value

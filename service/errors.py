@@ -1,0 +1,54 @@
+"""Every failure is a JSON body `{"error": "..."}` with a 4xx status that names the problem.
+
+Handlers turn our own `ApiError`, werkzeug's HTTP errors (404 unknown path, 405 wrong method,
+413 body over MAX_CONTENT_LENGTH, ...) and anything unexpected (500, logged with its traceback,
+never shown to the client) into that one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+log = logging.getLogger("digitnet.errors")
+
+
+class ApiError(Exception):
+    """A request the service refuses, with the status and a message for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(e: ApiError):
+        return error_response(e.status, e.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(e: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if (request.content_length or 0) <= limit:  # a multipart limit (parts, field size) instead
+            return error_response(413, f"{e.name}: {e.description}")
+        return error_response(413, f"request body of {request.content_length} bytes is over the "
+                                   f"limit of {limit} (MAX_CONTENT_LENGTH)")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        response, status = error_response(e.code or 500, f"{e.name}: {e.description}")
+        if e.code == 405 and e.valid_methods:
+            response.headers["Allow"] = ", ".join(e.valid_methods)
+        return response, status
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal error; the request id in X-Request-ID finds it in the log")

@@ -1,0 +1,71 @@
+"""gunicorn settings for the service: `gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`.
+
+    HOST             address to bind (127.0.0.1; the Dockerfile sets 0.0.0.0)
+    PORT             port to bind (8000)
+    WEB_CONCURRENCY  worker processes (default: one per CPU core available to this process)
+    GUNICORN_THREADS threads per worker (default 2)
+    LOG_LEVEL        also gunicorn's own log level (INFO)
+
+Why these choices:
+- Predictions are CPU-bound NumPy: processes, one per core, give parallelism; a second thread per
+  worker keeps the CPU busy while the other waits on the socket. `gthread` also keeps client
+  connections alive, which the `sync` worker cannot.
+- NumPy's BLAS gets one thread per worker: with a worker per core, more threads only fight.
+- The app is preloaded: the master imports the code and loads the models once, and forked
+  workers share those pages. Threads do not survive fork, so each worker starts its own model
+  watcher after it is initialised (`post_worker_init`).
+- Prometheus multiprocess mode needs its directory set before prometheus_client is imported,
+  emptied when the server starts, and told when a worker dies.
+- gunicorn's access log is off: the app writes one JSON line per request, with its request id.
+"""
+
+import os
+import shutil
+import tempfile
+
+# Before NumPy is imported by the preloaded app.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+# Before prometheus_client is imported; emptied now, at master start (a restart must not add up
+# the previous run's counters).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for _name in os.listdir(_metrics_dir):
+        if _name.endswith(".db"):
+            os.unlink(os.path.join(_metrics_dir, _name))
+    _own_metrics_dir = False
+else:
+    _metrics_dir = tempfile.mkdtemp(prefix="digitnet-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+    _own_metrics_dir = True
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 2)
+preload_app = True
+timeout = 30            # a worker silent this long is killed and replaced
+graceful_timeout = 20   # on SIGTERM, in-flight requests get this long to finish
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"  # the heartbeat file: never on a slow or overlay disk
+
+
+def post_worker_init(worker):
+    worker.wsgi.extensions["digitnet.registry"].start_watcher()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,0 +1,176 @@
+"""Images as people send them, brought to the form of MNIST digits.
+
+MNIST digits are white ink (255) on black (0), 28x28, the digit scaled so its longer side is
+20 px and placed so its centre of mass sits at the centre of the field. A model trained on MNIST
+only reads digits that look like that, so an uploaded photo or drawing goes through the same
+steps MNIST itself went through:
+
+1. decode (PNG, JPEG, GIF, BMP, WebP), refusing decompression bombs before any pixel is decoded;
+2. apply the EXIF orientation (phone photos are often stored sideways);
+3. grayscale (transparent drawings are flattened onto a background that contrasts with the ink);
+4. invert when the background is light, so ink is high as in MNIST;
+5. stretch the contrast from the background level to the ink level, so grey paper and faint
+   pencil look like MNIST's black and white;
+6. crop to the ink's bounding box, scale the longer side to 20 px keeping the aspect ratio
+   (antialiased);
+7. paste into 28x28 with the centre of mass at the centre.
+
+The functions are pure (bytes or an image in, an array out) so the trainer's tests can use them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FIELD = 28            # MNIST images are FIELD x FIELD
+BOX = 20              # the digit's longer side, as in MNIST
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # decoders we trust; Pillow knows many more
+WORKING_SIDE = 512    # larger images are shrunk first: 20 px is the goal, this is plenty
+MIN_CONTRAST = 32     # grey levels between background and ink below which there is no ink
+INK_PERCENTILE = 0.999  # the ink level: brighter than all but 0.1% of the pixels
+INK_THRESHOLD = 0.3   # fraction of the ink level a pixel needs to count toward the bounding box
+
+
+class ImageError(ValueError):
+    """The image cannot be turned into a digit; the message says why."""
+
+
+class UnreadableImage(ImageError):
+    """Not an image in a supported format, or a damaged or truncated one."""
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than allowed: refused before decoding, as a decompression bomb would be."""
+
+
+class NoInk(ImageError):
+    """The image is blank (one flat colour): there is no digit to read."""
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode `data` and apply its EXIF orientation. Raises an ImageError subclass.
+
+    Only the header is read before the size check, so a small file claiming a huge image costs
+    nothing. Animated images yield their first frame.
+    """
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(str(e)) from e
+    except (OSError, ValueError, SyntaxError) as e:
+        # Pillow signals an unknown format with UnidentifiedImageError (an OSError).
+        raise UnreadableImage(f"not a readable image (supported: {', '.join(FORMATS)})") from e
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels, "
+                            f"over the limit of {max_pixels}")
+    if width < 1 or height < 1:
+        raise UnreadableImage(f"image has no pixels ({width}x{height})")
+    try:
+        if image.format == "JPEG":
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far faster for phone photos.
+            image.draft("RGB", (WORKING_SIDE, WORKING_SIDE))
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(str(e)) from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise UnreadableImage(f"damaged or truncated image: {e}") from e
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """Luminance as a uint8 array, at most WORKING_SIDE on the longer side."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = _flatten_transparency(image.convert("RGBA"))
+    if image.mode not in ("L", "RGB"):
+        # "I;16" and "I" (16/32-bit grey) hold values above 255: scale them, do not clip them.
+        if image.mode.startswith("I"):
+            values = np.asarray(image, dtype=np.float32)
+            top = max(float(values.max()), 1.0)
+            image = Image.fromarray((values * (255.0 / top)).astype(np.uint8))
+        else:
+            image = image.convert("RGB")
+    image = image.convert("L")
+    if max(image.size) > WORKING_SIDE:
+        image = image.copy()
+        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+    return np.asarray(image)
+
+
+def _flatten_transparency(rgba: Image.Image) -> Image.Image:
+    """Put a transparent drawing on a background that contrasts with its visible strokes.
+
+    A canvas export is typically dark strokes on a fully transparent background whose hidden
+    colour is arbitrary (often black): flattening onto white or black blindly can erase the ink.
+    """
+    pixels = np.asarray(rgba, dtype=np.float32)
+    alpha = pixels[..., 3] / 255.0
+    visible = alpha > 0.5
+    if visible.all() or not visible.any():
+        return rgba.convert("RGB")
+    ink_luminance = pixels[..., :3][visible].mean()
+    background = (0, 0, 0) if ink_luminance > 127 else (255, 255, 255)
+    canvas = Image.new("RGB", rgba.size, background)
+    canvas.paste(rgba, mask=rgba.getchannel("A"))
+    return canvas
+
+
+def normalize_ink(gray: np.ndarray) -> np.ndarray:
+    """Ink high on a zero background, the ink level at 255. Raises NoInk for a blank image.
+
+    The background level is the median of the border pixels: paper dominates the edges of a
+    photo or drawing, whatever colour it is.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 127:
+        gray = 255 - gray
+        background = 255.0 - background
+    # The ink level is a high percentile rather than the maximum, so a few hot pixels of sensor
+    # noise do not set it; a histogram finds it without sorting the image.
+    cumulative = np.bincount(gray.ravel(), minlength=256).cumsum()
+    ink = float(np.searchsorted(cumulative, INK_PERCENTILE * gray.size))
+    if ink - background < MIN_CONTRAST:
+        raise NoInk("no ink found: the image is blank or has too little contrast to hold a digit")
+    scaled = (gray.astype(np.float32) - background) * (255.0 / (ink - background))
+    return np.clip(scaled, 0.0, 255.0, out=scaled)
+
+
+def center_in_field(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, scale the longer side to BOX px, centre the mass in a FIELD x FIELD array."""
+    mask = ink >= INK_THRESHOLD * 255.0
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise NoInk("no ink found: no pixel stands out from the background")
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = Image.fromarray(crop.astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
+    digit = np.asarray(digit, dtype=np.float32)
+    top = digit.max()
+    if top > 0:  # thin strokes grey out when shrunk; MNIST's ink reaches full intensity
+        digit *= 255.0 / top
+
+    total = digit.sum()
+    ys, xs = np.indices(digit.shape)
+    center_y, center_x = (ys * digit).sum() / total, (xs * digit).sum() / total
+    # MNIST's centres of mass sit at (14, 14) in pixel indices; clamped so the digit stays whole.
+    top_row = int(np.clip(round(FIELD / 2 - center_y), 0, FIELD - digit.shape[0]))
+    left_col = int(np.clip(round(FIELD / 2 - center_x), 0, FIELD - digit.shape[1]))
+    field = np.zeros((FIELD, FIELD), dtype=np.float32)
+    field[top_row:top_row + digit.shape[0], left_col:left_col + digit.shape[1]] = digit
+    return np.rint(field).astype(np.uint8)
+
+
+def image_to_mnist(image: Image.Image) -> np.ndarray:
+    """A decoded image as a (28, 28) uint8 MNIST digit: white ink on black, centred."""
+    return center_in_field(normalize_ink(to_grayscale(image)))
+
+
+def bytes_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
+    """Encoded image bytes as a (28, 28) uint8 MNIST digit. Raises an ImageError subclass."""
+    return image_to_mnist(decode_image(data, max_pixels))

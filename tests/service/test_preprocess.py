@@ -1,0 +1,136 @@
+"""shared/preprocess.py on its own: images of every kind land as centred MNIST digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared.preprocess import (
+    FIELD,
+    ImageTooLarge,
+    NoInk,
+    UnreadableImage,
+    bytes_to_mnist,
+    image_to_mnist,
+)
+from tests.helpers import mnist_test_digits
+from tests.service.images import encode
+
+MAX_PIXELS = 10_000_000
+EXIF_ORIENTATION = 0x0112
+
+
+def centre_of_mass(digit: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(digit.shape)
+    total = digit.astype(np.float64).sum()
+    return (ys * digit).sum() / total, (xs * digit).sum() / total
+
+
+def ink_box(digit: np.ndarray, threshold: int = 64) -> tuple[int, int]:
+    rows, cols = np.nonzero(digit >= threshold)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def bar_image(size=(300, 200), box=(40, 30, 70, 150), ink=0, paper=255, mode="L") -> Image.Image:
+    """A vertical bar (a '1') drawn at `box` = (left, top, right, bottom)."""
+    array = np.full((size[1], size[0]), paper, dtype=np.uint8)
+    left, top, right, bottom = box
+    array[top:bottom, left:right] = ink
+    return Image.fromarray(array).convert(mode)
+
+
+def test_off_centre_dark_on_light_lands_centred_light_on_dark():
+    digit = image_to_mnist(bar_image())
+    assert digit.shape == (FIELD, FIELD) and digit.dtype == np.uint8
+    assert digit[0, 0] == 0 and digit.max() == 255  # inverted: ink high, background zero
+    cy, cx = centre_of_mass(digit)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+    assert ink_box(digit)[0] == 20  # longer side scaled to 20 px
+    assert ink_box(digit)[1] < 10   # aspect ratio kept: a bar stays a bar
+
+
+def test_light_on_dark_is_not_inverted():
+    assert np.array_equal(image_to_mnist(bar_image(ink=255, paper=0)), image_to_mnist(bar_image()))
+
+
+def test_colour_and_grey_paper_give_the_same_digit():
+    grey = image_to_mnist(bar_image(ink=60, paper=200))
+    ink = np.asarray(bar_image()) == 0
+    colour = Image.fromarray(np.where(ink[..., None], [20, 40, 160], [250, 240, 220]).astype(np.uint8))
+    reference = image_to_mnist(bar_image())
+    assert np.abs(grey.astype(int) - reference).max() <= 2
+    assert np.abs(image_to_mnist(colour).astype(int) - reference).max() <= 2
+
+
+def test_exif_rotation_is_applied():
+    # A horizontal bar stored with "rotate 90" in its EXIF is seen as the vertical bar it shows.
+    stored = bar_image().transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 8  # the viewer rotates 90 degrees clockwise
+    data = encode(stored.convert("RGB"), "JPEG", exif=exif.tobytes(), quality=95)
+    digit = bytes_to_mnist(data, MAX_PIXELS)
+    height, width = ink_box(digit)
+    assert height == 20 and width < 10
+
+
+def test_transparent_canvas_drawing_is_read_whatever_the_hidden_colour():
+    # Black strokes on a fully transparent black background: flattening onto black would erase them.
+    rgba = np.zeros((200, 200, 4), dtype=np.uint8)
+    rgba[40:160, 90:110, 3] = 255
+    digit = bytes_to_mnist(encode(Image.fromarray(rgba, "RGBA")), MAX_PIXELS)
+    assert ink_box(digit)[0] == 20
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "WEBP"])
+def test_formats_pillow_reads(fmt):
+    digit = bytes_to_mnist(encode(bar_image().convert("RGB"), fmt), MAX_PIXELS)
+    assert ink_box(digit)[0] == 20
+
+
+def test_mnist_digits_redrawn_large_come_back_close_to_the_original(mnist):
+    # Not every MNIST digit follows MNIST's own recipe exactly, so look at the typical digit.
+    digits, _ = mnist_test_digits(mnist, 40, seed=3)
+    correlations = []
+    for original in digits:
+        big = Image.fromarray(255 - original).resize((224, 224), Image.Resampling.BICUBIC)
+        page = Image.new("L", (500, 400), 255)
+        page.paste(big, (230, 20))
+        again = image_to_mnist(page).astype(np.float64)
+        correlations.append(np.corrcoef(again.ravel(), original.ravel())[0, 1])
+    assert np.median(correlations) > 0.95 and min(correlations) > 0.6
+
+
+@pytest.mark.parametrize("paper", [0, 128, 255])
+def test_blank_image_is_no_ink(paper):
+    with pytest.raises(NoInk, match="no ink"):
+        image_to_mnist(Image.new("L", (100, 100), paper))
+
+
+def test_faint_smudge_is_no_ink():
+    with pytest.raises(NoInk):
+        image_to_mnist(bar_image(ink=240, paper=250))
+
+
+def test_too_many_pixels_refused_before_decoding():
+    data = encode(Image.new("1", (3000, 3000), 1))  # tiny file, 9 megapixels
+    with pytest.raises(ImageTooLarge, match="3000x3000"):
+        bytes_to_mnist(data, max_pixels=1_000_000)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 20])
+def test_garbage_is_unreadable(data):
+    with pytest.raises(UnreadableImage):
+        bytes_to_mnist(data, MAX_PIXELS)
+
+
+def test_truncated_image_is_unreadable():
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)
+    data = encode(Image.fromarray(noise), "PNG")
+    with pytest.raises(UnreadableImage, match="truncated|damaged"):
+        bytes_to_mnist(data[: len(data) // 2], MAX_PIXELS)
+
+
+def test_unsupported_format_is_unreadable():
+    with pytest.raises(UnreadableImage, match="supported"):
+        bytes_to_mnist(encode(bar_image(), "TIFF"), MAX_PIXELS)
