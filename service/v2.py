@@ -15,11 +15,11 @@ request's "id" is echoed. Failures are `{"error": "..."}` with 400, 404 (or 503:
 from __future__ import annotations
 
 import math
-from importlib import metadata as package_metadata
 
 import numpy as np
 from flask import Blueprint, g, request
 
+import shared
 from service.errors import ApiError
 from service.inference import (
     N_PIXELS,
@@ -40,11 +40,7 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 @bp.get("")
 def server_metadata():
-    try:
-        version = package_metadata.version("digitnet")
-    except package_metadata.PackageNotFoundError:
-        version = "unknown"
-    return {"name": "digitnet", "version": version, "extensions": []}
+    return {"name": "digitnet", "version": shared.__version__, "extensions": []}
 
 
 @bp.get("/health/live")
