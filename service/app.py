@@ -5,9 +5,8 @@ once and shared by the forked workers); gunicorn.conf.py then starts each worker
 Settings come from environment variables, documented in service/config.py.
 
 Every request gets an id (the client's `X-Request-ID` when it sent a sane one, else a new one),
-returned in the `X-Request-ID` header, counted in the metrics and logged as one JSON line. Hooks
-that later concerns need (authentication, security headers) go next to `_start_request` and
-`_finish_request`: one `before_request` or `after_request` each.
+returned in the `X-Request-ID` header, counted in the metrics and logged as one JSON line. The
+optional bearer token, security headers and CORS are service/security.py's hooks.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from service.errors import register_error_handlers
 from service.jsonio import OrjsonProvider
 from service.log import configure_logging
 from service.registry import Registry
+from service.security import SecuritySettings, init_security
 
 DRAIN_CHUNK = 64 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # anything else could forge log lines
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.after_request(_drain_unread_body)
+    init_security(app, SecuritySettings.from_env())
     register_error_handlers(app)
     for blueprint in (ui.bp, predict.bp, v2.bp, models.bp, metrics.bp):
         app.register_blueprint(blueprint)

@@ -50,5 +50,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
+        if type(e).__module__.startswith("gunicorn.http"):
+            # gunicorn could not read the body (a bad chunk size, say): the client's fault.
+            return error_response(400, f"malformed request body: {e}")
         log.exception("unhandled error")
         return error_response(500, "internal error; the request id in X-Request-ID finds it in the log")

@@ -54,6 +54,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # the heartbeat file: never on a slow or overlay disk
+# gunicorn's control socket (~/.gunicorn/gunicorn.ctl) is unused here: it fails on a read-only
+# root filesystem, and every server of one user on a host would share that one path.
+control_socket_disable = True
 
 
 def post_worker_init(worker):

@@ -1,0 +1,127 @@
+"""A real gunicorn serving a model directory on a free loopback port, for fault and load tests.
+
+Like the service tests' server, but it also exposes what fault tests need: the master's pid, the
+workers' pids and memory, signals, and the exit code. `benchmarks/reliability.py` uses it too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+START_TIMEOUT_SECONDS = 60  # a busy 2-core machine; normally 1-2 s
+SECURITY_VARIABLES = ("API_TOKEN", "API_TOKEN_FILE", "HEALTH_PUBLIC", "METRICS_PUBLIC", "CORS_ALLOW_ORIGINS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`, stopped by its pid.
+
+    `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities).
+    """
+
+    def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2,
+                 prefix: Sequence[str] = (), **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        # The caller's shell may set the security knobs: a test sets the ones it means.
+        inherited = {k: v for k, v in os.environ.items() if k not in SECURITY_VARIABLES
+                     and k != "PROMETHEUS_MULTIPROC_DIR"}  # each server gets its own
+        environment = {**inherited, "HOST": "127.0.0.1", "PORT": str(self.port),
+                       "MODEL_DIR": str(model_dir), "MODEL_NAME": "mnist",
+                       "WEB_CONCURRENCY": str(workers), "MODEL_POLL_SECONDS": "0.2", **env}
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.process = subprocess.Popen(
+            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.app:create_app()"],
+            cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        self.expected_workers = workers
+        try:
+            self.wait_for_workers()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def workers(self) -> list[int]:
+        """The master's children (its workers), in no particular order."""
+        try:
+            return [int(p) for p in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def wait_for_workers(self, timeout: float = START_TIMEOUT_SECONDS,
+                         exclude: Sequence[int] = ()) -> list[int]:
+        """Wait until the master has all its workers (none of `exclude`) and the server answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            workers = self.workers()
+            if len(workers) == self.expected_workers and not set(workers) & set(exclude):
+                try:
+                    if requests.get(self.url + "/v2/health/live", timeout=2).ok:
+                        return workers
+                except requests.RequestException:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"gunicorn workers not up after {timeout}s:\n{self.log()[-4000:]}")
+
+    def signal(self, sig: signal.Signals, pid: int | None = None) -> None:
+        os.kill(pid or self.pid, sig)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, *fragments: str, timeout: float = START_TIMEOUT_SECONDS) -> str:
+        """The first log line holding every fragment, waiting for it to be written."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log().splitlines():
+                if all(f in line for f in fragments):
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"no log line with {fragments} within {timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM (gunicorn's graceful shutdown) and wait; SIGKILL if it hangs. The exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process, MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024

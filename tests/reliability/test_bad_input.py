@@ -1,0 +1,150 @@
+"""Bad input, fuzzed and hand-made: never a 5xx, always a JSON error naming the problem, and the
+server keeps answering correct predictions afterwards."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+import numpy as np
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+
+from tests.reliability.checks import problem, wrong_predictions
+from tests.reliability.inputs import FuzzRequest, drawing, encode, fuzz_requests, hostile_images
+
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def session() -> requests.Session:
+    with requests.Session() as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def still_serving(shared_server, known_digits):
+    """After every test: the same server, every worker alive, reading digits correctly."""
+    workers = set(shared_server.workers())
+    yield
+    assert set(shared_server.workers()) == workers, "a worker died"
+    for _ in range(4):  # a few times, so that each worker is likely asked
+        assert wrong_predictions(shared_server.url, *known_digits) is None
+
+
+@FUZZ
+@given(fuzz_requests())
+def test_fuzzed_requests_get_an_answer_never_a_5xx(shared_server, session, request_: FuzzRequest):
+    response = request_.send(session, shared_server.url)
+    assert problem(response) is None, request_
+
+
+def test_hostile_images(shared_server, session, known_digits):
+    digits, labels = known_digits
+    failures = []
+    for case in hostile_images(digits[0], int(labels[0])):
+        for how in ("raw", "multipart"):
+            if how == "raw":
+                response = session.post(f"{shared_server.url}/predict", data=case.data,
+                                     headers={"Content-Type": "image/png"}, timeout=60)
+            else:
+                response = session.post(f"{shared_server.url}/predict", files={"file": ("x.png", case.data)},
+                                     timeout=60)
+            got = response.json()
+            if problem(response) or response.status_code != case.status:
+                failures.append(f"{case.name} ({how}): {response.status_code} {response.text[:200]}")
+            elif case.status != 200 and case.says not in got["error"]:
+                failures.append(f"{case.name} ({how}): error {got['error']!r} lacks {case.says!r}")
+            elif case.label is not None and got["predictions"][0]["label"] != case.label:
+                failures.append(f"{case.name} ({how}): read as {got['predictions'][0]['label']}, "
+                                f"not {case.label}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("content_type,body,says", [
+    ("application/json", b"", "malformed JSON"),
+    ("image/png", b"", "not a readable image"),
+    ("multipart/form-data; boundary=x", b"", "no 'file' field"),
+    ("multipart/form-data", b"--x\r\n", "no 'file' field"),
+    (None, b"", "unsupported media type"),
+])
+def test_empty_bodies(shared_server, session, content_type, body, says):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = session.post(f"{shared_server.url}/predict", data=body, headers=headers, timeout=30)
+    assert response.status_code == (415 if content_type is None else 400)
+    assert problem(response) is None and says in response.json()["error"]
+
+
+@pytest.mark.parametrize("field", ["image", "files", "File", "upload"])
+def test_wrong_multipart_field_names_are_named_back(shared_server, session, field, known_digits):
+    png = encode(drawing(known_digits[0][0]))
+    response = session.post(f"{shared_server.url}/predict", files={field: ("digit.png", png)}, timeout=30)
+    assert response.status_code == 400 and "no 'file' field" in response.json()["error"]
+    assert field in response.json()["error"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "image/png", "multipart/form-data; boundary=x"])
+def test_bodies_over_the_limit_are_413(shared_server, content_type):
+    body = np.zeros(17 * 1024 * 1024, dtype=np.uint8).tobytes()
+    response = requests.post(f"{shared_server.url}/predict", data=body,
+                             headers={"Content-Type": content_type}, timeout=60)
+    assert response.status_code == 413 and "MAX_CONTENT_LENGTH" in response.json()["error"]
+
+
+@pytest.mark.parametrize("path,content_type,status", [
+    ("/predict?top_k=none", "application/json", 400),   # refused on the query, body unread
+    ("/predict", "text/plain", 415),                    # refused on the media type
+    ("/v2/models/nothing/infer", "application/json", 404),
+])
+def test_keep_alive_connection_survives_an_early_refusal_of_a_large_body(shared_server, known_digits,
+                                                                         path, content_type, status):
+    """A client whose request is refused before its body is read keeps its connection: gunicorn
+    drains at most 64 KiB of an unread body and otherwise closes the connection it has just
+    announced as kept alive, so the client's next request would fail."""
+    connection = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=30)
+    try:
+        connection.request("POST", path, body=b" " * 500_000, headers={"Content-Type": content_type})
+        refused = connection.getresponse()
+        refused.read()
+        assert refused.status == status and not refused.will_close
+        body = json.dumps({"instances": known_digits[0][:1].reshape(1, -1).tolist()})
+        connection.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["predictions"]
+    finally:
+        connection.close()
+
+
+JSON_DIGIT = b'{"instances": [[' + b"0," * 783 + b"0]]}"
+HEAD = b"POST /predict HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+CHUNKED_JSON = HEAD + b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+LENGTH_5000 = HEAD + b"Content-Length: 5000\r\n"
+UPLOAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nxxx'
+
+
+@pytest.mark.parametrize("name,raw,status", [
+    ("chunk size not hex", CHUNKED_JSON + b"zz\r\n", 400),
+    ("chunked body cut short", CHUNKED_JSON + b"%x\r\n" % len(JSON_DIGIT) + JSON_DIGIT[:100], 400),
+    ("body shorter than Content-Length",
+     LENGTH_5000 + b"Content-Type: application/json\r\n\r\n" + JSON_DIGIT[:100], 400),
+    ("multipart cut short",
+     LENGTH_5000 + b"Content-Type: multipart/form-data; boundary=b\r\n\r\n" + UPLOAD, 400),
+    ("Content-Length and chunked", HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     400),
+    ("valid chunked JSON", CHUNKED_JSON + b"%x\r\n" % len(JSON_DIGIT) + JSON_DIGIT + b"\r\n0\r\n\r\n", 200),
+])
+def test_broken_http_framing_is_a_4xx(shared_server, name, raw, status):
+    """Bodies whose framing lies (chunks, lengths, multipart boundaries), sent on a raw socket
+    that the client then closes for writing, as a crashed or hostile client would."""
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=30) as connection:
+        connection.sendall(raw)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0].decode()
+    assert status_line.split()[1] == str(status), (name, answer[:500])
