@@ -34,8 +34,8 @@ from tests.reliability.export import STAGES, export_killed
 from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
 from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 from tests.reliability.load import Load, summarize
-from tests.reliability.server import Server
 from tests.reliability.soak import soak
+from tests.server import Server
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig
 

@@ -23,13 +23,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from shared.bundle import latest_bundle_path, save_new_version
+from tests.server import Server
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig
 
@@ -84,8 +82,10 @@ def main() -> None:
         model_dir = model_directory(Path(scratch), mnist)
         scenarios = make_scenarios(mnist)
         client = "python" if args.python_client or not shutil.which("wrk") else "wrk"
-        with Server(model_dir, Path(scratch) / "server.log", args) as server:
-            print(f"server: {server.describe()}; load: {client}, {args.connections} connections, "
+        with Server(model_dir, Path(scratch) / "server.log", **server_options(args)) as server:
+            print(f"server: gunicorn, {len(server.workers())} workers "
+                  f"{' '.join(server_options(args)['gunicorn_args'])}; "
+                  f"load: {client}, {args.connections} connections, "
                   f"{args.duration:g}s per scenario in {args.rounds} rounds", flush=True)
             for scenario in scenarios:
                 run_load(client, server.url, scenario, 1, args)  # warm-up
@@ -101,6 +101,18 @@ def main() -> None:
                     rounds[scenario.name].append(result)
             rss = server.worker_rss_mib()
         print_table(scenarios, rounds, rss)
+
+
+def server_options(args: argparse.Namespace) -> dict:
+    """tests.server.Server's options for the command line's worker count, class and threads."""
+    gunicorn_args = []
+    if args.worker_class:
+        gunicorn_args += ["--worker-class", args.worker_class]
+    threads = args.gunicorn_threads or (1 if args.worker_class == "sync" else None)
+    if threads:  # gunicorn quietly runs `sync` as gthread when threads > 1
+        gunicorn_args += ["--threads", str(threads)]
+    workers = args.workers or int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+    return {"workers": workers, "gunicorn_args": gunicorn_args}
 
 
 def model_directory(scratch: Path, mnist) -> Path:
@@ -134,89 +146,6 @@ def make_scenarios(mnist) -> list[Scenario]:
         Scenario("batch-256", "POST", "/predict",
                  json.dumps({"instances": digits.tolist()}).encode(), "application/json", 256),
     ]
-
-
-class Server:
-    """gunicorn as a subprocess, the way `make serve` runs it, on a free loopback port."""
-
-    def __init__(self, model_dir: Path, log_path: Path, args: argparse.Namespace) -> None:
-        self.log_path = log_path
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "MODEL_DIR": str(model_dir)}
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if args.workers:
-            self.env["WEB_CONCURRENCY"] = str(args.workers)
-        self.command = [str(Path(sys.executable).parent / "gunicorn"), "-c", "service/gunicorn.conf.py"]
-        if args.worker_class:
-            self.command += ["--worker-class", args.worker_class]
-        threads = args.gunicorn_threads or (1 if args.worker_class == "sync" else None)
-        if threads:  # gunicorn quietly runs `sync` as gthread when threads > 1
-            self.command += ["--threads", str(threads)]
-        self.command.append("service.app:create_app()")
-
-    def __enter__(self) -> Server:
-        # The per-request log line stays on (it is part of every request's cost), written to a file.
-        self.log = open(self.log_path, "wb")  # noqa: SIM115  (closed in __exit__)
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise SystemExit(f"gunicorn not ready after {START_TIMEOUT_SECONDS}s")
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def worker_rss_mib(self) -> list[float]:
-        sizes = []
-        for pid in self.workers():
-            status = Path(f"/proc/{pid}/status").read_text()
-            sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
-        return sizes
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the workers so far (fields 14 and 15 of /proc/<pid>/stat)."""
-        ticks = 0
-        for pid in self.workers():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def wait_until_idle(self, timeout: float = 10) -> None:
-        """Until the workers stop using CPU: what the last client left queued is done."""
-        deadline = time.monotonic() + timeout
-        last = self.cpu_seconds()
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            now = self.cpu_seconds()
-            if now - last < 0.02:
-                return
-            last = now
-
-    def describe(self) -> str:
-        extra = " ".join(self.command[3:-1])
-        return f"gunicorn, {len(self.workers())} workers {extra}".strip()
 
 
 def median_result(runs: list[Result]) -> Result:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.reliability.server import Server
+from tests.server import Server
 
 
 @pytest.fixture(scope="session")

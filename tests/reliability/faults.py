@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tests.reliability.load import Load, Outcome, summarize
-from tests.reliability.server import Server
+from tests.server import Server
 
 CONNECTIONS = 8
 WAIT_SECONDS = 60

@@ -14,7 +14,7 @@ import numpy as np
 from tests.reliability.faults import digit_body
 from tests.reliability.inputs import drawing, encode
 from tests.reliability.load import Load, Summary, summarize
-from tests.reliability.server import Server, rss_mib
+from tests.server import Server, rss_mib
 
 JSON_CONNECTIONS = 6
 IMAGE_CONNECTIONS = 2

@@ -18,7 +18,7 @@ import pytest
 from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
 from tests.reliability.checks import not_serving_only
 from tests.reliability.export import STAGES, export_killed
-from tests.reliability.server import Server
+from tests.server import Server
 
 WAIT_SECONDS = 30
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers

@@ -18,7 +18,7 @@ from service.config import Settings
 from service.security import SecuritySettings
 from tests.reliability.checks import problem
 from tests.reliability.inputs import path_segments
-from tests.reliability.server import SECURITY_VARIABLES, Server
+from tests.server import SECURITY_VARIABLES, Server
 
 TOKEN = "s3cret-token-for-tests"
 INFER = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8", "data": [0] * 784}]}

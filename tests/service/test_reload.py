@@ -17,7 +17,7 @@ import requests
 
 from shared.bundle import save_new_version
 from tests.helpers import mnist_test_digits
-from tests.service.conftest import GunicornServer
+from tests.server import Server
 
 DEADLINE_SECONDS = 30
 
@@ -59,7 +59,7 @@ class ClientLoop(threading.Thread):
 
 @pytest.fixture
 def empty_server(tmp_path: Path):
-    server = GunicornServer(tmp_path / "models", tmp_path / "server.log")
+    server = Server(tmp_path / "models", tmp_path / "server.log")
     yield server, tmp_path / "models"
     server.stop()
 

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.ui.support import Server
+from tests.server import Server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
-SERVER_START_TIMEOUT = 90.0   # seconds; gunicorn + loading a model on a busy 2-core machine
 
 # Flags for running headless as root on a closed network: without the background-networking
 # ones Chromium keeps trying to reach Google services, and those connections are refused.
@@ -73,46 +67,11 @@ def _find(override: str | None, *names: str) -> str | None:
     return next(filter(None, map(shutil.which, names)), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The real service under gunicorn on a free loopback port, serving the test model."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "MODEL_DIR": str(model_dir),
-           "WEB_CONCURRENCY": "1"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", "service/gunicorn.conf.py", "service.app:create_app()"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in {SERVER_START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Server(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with Server(model_dir, tmp_path_factory.mktemp("gunicorn") / "server.log", workers=1) as running:
+        yield running
 
 
 def _new_driver(browser: Browser, viewport: dict, user_data_dir: str):

@@ -19,7 +19,8 @@ import requests
 from PIL import Image
 
 from tests.helpers import mnist_test_digits
-from tests.ui.support import DESKTOP, PHONE, Server
+from tests.server import Server
+from tests.ui.support import DESKTOP, PHONE
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,9 @@
-"""A real gunicorn serving a model directory on a free loopback port, for fault and load tests.
+"""A real gunicorn serving a model directory on a free loopback port: the one server launcher of
+the service, browser and reliability tests and of the benchmarks.
 
-Like the service tests' server, but it also exposes what fault tests need: the master's pid, the
-workers' pids and memory, signals, and the exit code. `benchmarks/reliability.py` uses it too.
+It runs `gunicorn -c service/gunicorn.conf.py "service.app:create_app()"` as `make serve` does,
+and exposes what fault tests and benchmarks need: the master's and workers' pids, their memory
+and CPU time, signals, the log and the exit code.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 START_TIMEOUT_SECONDS = 60  # a busy 2-core machine; normally 1-2 s
 SECURITY_VARIABLES = ("API_TOKEN", "API_TOKEN_FILE", "HEALTH_PUBLIC", "METRICS_PUBLIC", "CORS_ALLOW_ORIGINS")
@@ -37,7 +39,8 @@ class Server:
     """
 
     def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2,
-                 prefix: Sequence[str] = (), **env: str) -> None:
+                 prefix: Sequence[str] = (), gunicorn_args: Sequence[str] = (),
+                 **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
@@ -49,7 +52,8 @@ class Server:
                        "WEB_CONCURRENCY": str(workers), "MODEL_POLL_SECONDS": "0.2", **env}
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
-            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.app:create_app()"],
+            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", *gunicorn_args,
+             "service.app:create_app()"],
             cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
         self.expected_workers = workers
         try:
@@ -85,6 +89,28 @@ class Server:
                     pass
             time.sleep(0.05)
         raise RuntimeError(f"gunicorn workers not up after {timeout}s:\n{self.log()[-4000:]}")
+
+    def worker_rss_mib(self) -> list[float]:
+        return [rss_mib(pid) for pid in self.workers()]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the workers so far (fields 14 and 15 of /proc/<pid>/stat)."""
+        ticks = 0
+        for pid in self.workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_until_idle(self, timeout: float = 10) -> None:
+        """Until the workers stop using CPU: what the last client left queued is done."""
+        deadline = time.monotonic() + timeout
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu_seconds()
+            if now - last < 0.02:
+                return
+            last = now
 
     def signal(self, sig: signal.Signals, pid: int | None = None) -> None:
         os.kill(pid or self.pid, sig)
