@@ -2,7 +2,8 @@
 
 1. Speed: one epoch over the 60,000 MNIST training images, hidden (128, 32), batch 128, Adam,
    ours against scikit-learn's MLPClassifier with the same sizes, batch and solver (median of
-   a few epochs each), and the GFLOP/s our epoch reaches against a plain float32 matrix multiply.
+   a few epochs each; scikit-learn given float32, its fastest, and float64, its usual input),
+   and the GFLOP/s our epoch reaches against a plain float32 matrix multiply.
 2. Accuracy after the same number of epochs, ours against scikit-learn.
 3. The default `python -m trainer` run end to end (a real process): wall time and test accuracy
    against the targets (>= 98.0 %, <= 90 s).
@@ -56,13 +57,15 @@ def our_epoch_seconds(x: np.ndarray, y: np.ndarray) -> list[float]:
     return MLP(config).fit(x, y).history["seconds"]
 
 
-def sklearn_epoch_seconds(x: np.ndarray, y: np.ndarray) -> list[float]:
+def sklearn_epoch_seconds(x: np.ndarray, y: np.ndarray, dtype: type) -> list[float]:
+    """float32 input is scikit-learn's best case (it then computes in float32); float64 is what
+    it gets from the usual `X / 255.0`."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=HIDDEN, batch_size=BATCH, solver="adam",
                         max_iter=1, warm_start=True, random_state=0)
-    x_scaled = (x / np.float32(255)).astype(np.float32)  # its best case: float32, pre-scaled
+    x_scaled = (x / 255.0).astype(dtype)  # pre-scaled, outside the timing
     seconds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -109,15 +112,18 @@ def main() -> None:
           f"{os.cpu_count()} cores; numpy {np.__version__}\n", flush=True)
 
     ours = statistics.median(our_epoch_seconds(data.x_train, data.y_train))
-    theirs = statistics.median(sklearn_epoch_seconds(data.x_train, data.y_train))
+    theirs = statistics.median(sklearn_epoch_seconds(data.x_train, data.y_train, np.float32))
+    theirs64 = statistics.median(sklearn_epoch_seconds(data.x_train, data.y_train, np.float64))
     our_acc, their_acc = accuracies_after(ACCURACY_EPOCHS, data)
     print_table(
-        ["one epoch, 60k images", "digitnet (NumPy)", "scikit-learn MLPClassifier",
+        ["one epoch, 60k images", "digitnet (NumPy, float32)", "scikit-learn MLPClassifier",
          "ratio (sklearn / ours)"],
-        [["seconds per epoch (median of 3)", f"{ours:.3f}", f"{theirs:.3f}",
-          f"{theirs / ours:.2f}x faster"],
-         [f"test accuracy after {ACCURACY_EPOCHS} epochs", f"{our_acc:.4f}", f"{their_acc:.4f}",
-          f"{our_acc - their_acc:+.4f}"]])
+        [["seconds per epoch, sklearn given float32 (median of 3)", f"{ours:.3f}",
+          f"{theirs:.3f}", f"{theirs / ours:.2f}x faster"],
+         ["seconds per epoch, sklearn given float64 (median of 3)", f"{ours:.3f}",
+          f"{theirs64:.3f}", f"{theirs64 / ours:.2f}x faster"],
+         [f"test accuracy after {ACCURACY_EPOCHS} epochs (sklearn float32)", f"{our_acc:.4f}",
+          f"{their_acc:.4f}", f"{our_acc - their_acc:+.4f}"]])
 
     flops = epoch_flops(layer_sizes, len(data.y_train))
     reached = flops / ours / 1e9
@@ -138,8 +144,8 @@ def main() -> None:
                   "yes" if wall <= 90 else "NO"],
                  ["MNIST test accuracy", f"{accuracy:.4f}", ">= 0.9800",
                   "yes" if accuracy >= 0.98 else "NO"],
-                 ["epoch speed vs scikit-learn", f"{theirs / ours:.2f}x", ">= 1.5x",
-                  "yes" if theirs / ours >= 1.5 else "NO"]])
+                 ["epoch speed vs scikit-learn (its float32 best case)", f"{theirs / ours:.2f}x",
+                  ">= 1.5x", "yes" if theirs / ours >= 1.5 else "NO"]])
     print(f"\n({network})")
 
 

@@ -58,26 +58,28 @@ class TrainingConfig:
 
 
 def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activations: list[str],
-             x: np.ndarray, targets: np.ndarray, weight_decay: float = 0.0
+             x: np.ndarray, targets: np.ndarray, weight_decay: float = 0.0,
+             grads: tuple[list[np.ndarray], list[np.ndarray]] | None = None
              ) -> tuple[float, np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Loss, class probabilities and the gradients of the loss w.r.t. every weight and bias.
 
     `targets` is one-hot. The loss is the mean softmax cross-entropy over the batch plus
     weight_decay/2 * sum(W**2). For softmax with cross-entropy the gradient at the logits is
     simply (probabilities - targets) / n; each layer back then multiplies by W^T and by the
-    activation's derivative.
+    activation's derivative. `grads` (weight and bias gradient arrays shaped like the
+    parameters) receives the gradients in place; without it new arrays are returned.
     """
     n = len(x)
     outputs = forward_layers(weights, biases, [*hidden_activations, "identity"], x)
     loss, probabilities = softmax_cross_entropy(outputs[-1], targets)
+    grad_w, grad_b = grads or ([np.empty_like(w) for w in weights],
+                               [np.empty_like(b) for b in biases])
 
     delta = probabilities - targets
     delta /= n
-    grad_w: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
-    grad_b: list[np.ndarray] = [None] * len(weights)  # type: ignore[list-item]
     for layer in reversed(range(len(weights))):
-        grad_w[layer] = outputs[layer].T @ delta
-        grad_b[layer] = delta.sum(axis=0)
+        np.matmul(outputs[layer].T, delta, out=grad_w[layer])
+        delta.sum(axis=0, out=grad_b[layer])
         if weight_decay:
             grad_w[layer] += weight_decay * weights[layer]
         if layer > 0:
@@ -86,6 +88,20 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
     if weight_decay:
         loss += 0.5 * weight_decay * sum(float((w * w).sum()) for w in weights)
     return loss, probabilities, grad_w, grad_b
+
+
+def flat_views(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One contiguous buffer holding copies of `arrays`, and views of it shaped like them.
+
+    The optimiser then updates every parameter with a dozen NumPy calls over one array instead
+    of a dozen per layer: on a small network the per-call overhead was a third of an epoch.
+    """
+    flat = np.concatenate([a.ravel() for a in arrays])
+    views, offset = [], 0
+    for a in arrays:
+        views.append(flat[offset:offset + a.size].reshape(a.shape))
+        offset += a.size
+    return flat, views
 
 
 EpochCallback = Callable[[int, dict], None]
@@ -122,7 +138,11 @@ class MLP:
         x_train_raw = x[train_idx]
         input_min, input_max = float(x_train_raw.min()), float(x_train_raw.max())
         layer_sizes = [x.shape[1], *cfg.hidden, len(classes)]
+        n_layers = len(layer_sizes) - 1
         weights, biases = initial_parameters(layer_sizes, cfg.activation, rng, dtype)
+        params_flat, params = flat_views([*weights, *biases])
+        weights, biases = params[:n_layers], params[n_layers:]
+        grads_flat, grads = flat_views([np.zeros_like(p) for p in params])
         self.model = Model(weights, biases, [cfg.activation] * len(cfg.hidden),
                            input_min, input_max, [int(c) for c in classes])
         x_train = self.model.scale(x_train_raw)
@@ -131,7 +151,7 @@ class MLP:
 
         optimizer_cls = OPTIMIZERS[cfg.optimizer]
         kwargs = {"momentum": cfg.momentum} if cfg.optimizer == "sgd" else {}
-        optimizer = optimizer_cls([*weights, *biases], cfg.learning_rate, **kwargs)
+        optimizer = optimizer_cls([params_flat], cfg.learning_rate, **kwargs)
 
         n_train = len(x_train)
         batch_size = cfg.batch_size or n_train
@@ -146,10 +166,10 @@ class MLP:
             loss_sum, correct = 0.0, 0
             for b in range(n_batches):
                 idx = shuffled[b * batch_size:(b + 1) * batch_size]
-                loss, proba, grad_w, grad_b = backprop(
-                    weights, biases, self.model.hidden_activations,
-                    x_train[idx], targets[idx], cfg.weight_decay)
-                optimizer.step([*grad_w, *grad_b])
+                loss, proba, _, _ = backprop(
+                    weights, biases, self.model.hidden_activations, x_train[idx], targets[idx],
+                    cfg.weight_decay, (grads[:n_layers], grads[n_layers:]))
+                optimizer.step([grads_flat])
                 loss_sum += loss * len(idx)
                 correct += int((proba.argmax(axis=1) == y_train[idx]).sum())
                 if on_batch:
@@ -171,14 +191,13 @@ class MLP:
             if n_val and cfg.patience:
                 if row["val_accuracy"] > best_val:
                     best_val, stale = row["val_accuracy"], 0
-                    best_params = [p.copy() for p in (*weights, *biases)]
+                    best_params = params_flat.copy()
                 else:
                     stale += 1
                     if stale >= cfg.patience:
                         break
         if best_params is not None:  # early stopping keeps the best epoch's weights
-            for p, best in zip((*weights, *biases), best_params):
-                p[...] = best
+            params_flat[...] = best_params
         self.history = {k: v for k, v in self.history.items() if v}
         return self
 

@@ -47,10 +47,13 @@ class Adam:
         step_size = (self.learning_rate * np.sqrt(1 - self.beta2 ** self.t)
                      / (1 - self.beta1 ** self.t))
         for p, g, m, v, s in zip(self.params, grads, self.means, self.variances, self.scratch):
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
+            # m += (1 - beta1) (g - m) and v += (1 - beta2) (g^2 - v): the running averages,
+            # written so that no temporary array is allocated.
+            np.subtract(g, m, out=s)
+            s *= 1 - self.beta1
+            m += s
             np.multiply(g, g, out=s)
+            s -= v
             s *= 1 - self.beta2
             v += s
             np.sqrt(v, out=s)
