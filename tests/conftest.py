@@ -1,10 +1,12 @@
-"""Fixtures shared by every test: the MNIST data and a small model trained on it once per run."""
+"""Fixtures shared by every test: the MNIST data, a small model trained on it once per run, and
+one real gunicorn server serving that model for the tests that only send it requests."""
 
 from pathlib import Path
 
 import pytest
 
 from shared.bundle import Bundle, save_new_version
+from tests.server import Server
 from trainer.data import Dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 
@@ -41,3 +43,17 @@ def bundle(model_dir: Path) -> Bundle:
 
     return load_bundle(latest_bundle_path(model_dir, "mnist"))
 
+
+
+@pytest.fixture(scope="session")
+def server(model_dir: Path, tmp_path_factory) -> Server:
+    """gunicorn serving `model_dir` on a free loopback port, as `make serve` runs it. Tests that
+    kill, signal or change the model directory start a `Server` of their own."""
+    with Server(model_dir, tmp_path_factory.mktemp("gunicorn") / "server.log",
+                MAX_IMAGE_PIXELS="4000000") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def url(server: Server) -> str:
+    return server.url

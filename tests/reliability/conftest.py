@@ -1,15 +1,11 @@
-"""Fixtures for the reliability tests: digits the fixture model reads correctly, and one shared
-gunicorn server for the tests that only send requests (fuzzing, hostile images, security headers).
-Tests that kill, signal or change the model directory start their own server."""
+"""Fixtures for the reliability tests: digits the fixture model reads correctly. The tests that
+only send requests use the session `server` (tests/conftest.py); tests that kill, signal or
+change the model directory start their own."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-from tests.server import Server
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +17,3 @@ def known_digits(mnist, trained_mlp) -> tuple[np.ndarray, np.ndarray]:
     chosen = correct[:16]
     return images[chosen].reshape(-1, 28, 28), mnist.y_test[chosen]
 
-
-@pytest.fixture(scope="session")
-def shared_server(model_dir: Path, tmp_path_factory) -> Server:
-    server = Server(model_dir, tmp_path_factory.mktemp("reliability") / "server.log",
-                    MAX_IMAGE_PIXELS="4000000")
-    yield server
-    server.stop()

@@ -27,32 +27,32 @@ def session() -> requests.Session:
 
 
 @pytest.fixture(autouse=True)
-def still_serving(shared_server, known_digits):
+def still_serving(server, known_digits):
     """After every test: the same server, every worker alive, reading digits correctly."""
-    workers = set(shared_server.workers())
+    workers = set(server.workers())
     yield
-    assert set(shared_server.workers()) == workers, "a worker died"
+    assert set(server.workers()) == workers, "a worker died"
     for _ in range(4):  # a few times, so that each worker is likely asked
-        assert wrong_predictions(shared_server.url, *known_digits) is None
+        assert wrong_predictions(server.url, *known_digits) is None
 
 
 @FUZZ
 @given(fuzz_requests())
-def test_fuzzed_requests_get_an_answer_never_a_5xx(shared_server, session, request_: FuzzRequest):
-    response = request_.send(session, shared_server.url)
+def test_fuzzed_requests_get_an_answer_never_a_5xx(server, session, request_: FuzzRequest):
+    response = request_.send(session, server.url)
     assert problem(response) is None, request_
 
 
-def test_hostile_images(shared_server, session, known_digits):
+def test_hostile_images(server, session, known_digits):
     digits, labels = known_digits
     failures = []
     for case in hostile_images(digits[0], int(labels[0])):
         for how in ("raw", "multipart"):
             if how == "raw":
-                response = session.post(f"{shared_server.url}/predict", data=case.data,
+                response = session.post(f"{server.url}/predict", data=case.data,
                                      headers={"Content-Type": "image/png"}, timeout=60)
             else:
-                response = session.post(f"{shared_server.url}/predict", files={"file": ("x.png", case.data)},
+                response = session.post(f"{server.url}/predict", files={"file": ("x.png", case.data)},
                                      timeout=60)
             got = response.json()
             if problem(response) or response.status_code != case.status:
@@ -72,25 +72,25 @@ def test_hostile_images(shared_server, session, known_digits):
     ("multipart/form-data", b"--x\r\n", "no 'file' field"),
     (None, b"", "unsupported media type"),
 ])
-def test_empty_bodies(shared_server, session, content_type, body, says):
+def test_empty_bodies(server, session, content_type, body, says):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = session.post(f"{shared_server.url}/predict", data=body, headers=headers, timeout=30)
+    response = session.post(f"{server.url}/predict", data=body, headers=headers, timeout=30)
     assert response.status_code == (415 if content_type is None else 400)
     assert problem(response) is None and says in response.json()["error"]
 
 
 @pytest.mark.parametrize("field", ["image", "files", "File", "upload"])
-def test_wrong_multipart_field_names_are_named_back(shared_server, session, field, known_digits):
+def test_wrong_multipart_field_names_are_named_back(server, session, field, known_digits):
     png = encode(drawing(known_digits[0][0]))
-    response = session.post(f"{shared_server.url}/predict", files={field: ("digit.png", png)}, timeout=30)
+    response = session.post(f"{server.url}/predict", files={field: ("digit.png", png)}, timeout=30)
     assert response.status_code == 400 and "no 'file' field" in response.json()["error"]
     assert field in response.json()["error"]
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "image/png", "multipart/form-data; boundary=x"])
-def test_bodies_over_the_limit_are_413(shared_server, content_type):
+def test_bodies_over_the_limit_are_413(server, content_type):
     body = np.zeros(17 * 1024 * 1024, dtype=np.uint8).tobytes()
-    response = requests.post(f"{shared_server.url}/predict", data=body,
+    response = requests.post(f"{server.url}/predict", data=body,
                              headers={"Content-Type": content_type}, timeout=60)
     assert response.status_code == 413 and "MAX_CONTENT_LENGTH" in response.json()["error"]
 
@@ -100,12 +100,12 @@ def test_bodies_over_the_limit_are_413(shared_server, content_type):
     ("/predict", "text/plain", 415),                    # refused on the media type
     ("/v2/models/nothing/infer", "application/json", 404),
 ])
-def test_keep_alive_connection_survives_an_early_refusal_of_a_large_body(shared_server, known_digits,
+def test_keep_alive_connection_survives_an_early_refusal_of_a_large_body(server, known_digits,
                                                                          path, content_type, status):
     """A client whose request is refused before its body is read keeps its connection: gunicorn
     drains at most 64 KiB of an unread body and otherwise closes the connection it has just
     announced as kept alive, so the client's next request would fail."""
-    connection = http.client.HTTPConnection("127.0.0.1", shared_server.port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         connection.request("POST", path, body=b" " * 500_000, headers={"Content-Type": content_type})
         refused = connection.getresponse()
@@ -137,10 +137,10 @@ UPLOAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\
      400),
     ("valid chunked JSON", CHUNKED_JSON + b"%x\r\n" % len(JSON_DIGIT) + JSON_DIGIT + b"\r\n0\r\n\r\n", 200),
 ])
-def test_broken_http_framing_is_a_4xx(shared_server, name, raw, status):
+def test_broken_http_framing_is_a_4xx(server, name, raw, status):
     """Bodies whose framing lies (chunks, lengths, multipart boundaries), sent on a raw socket
     that the client then closes for writing, as a crashed or hostile client would."""
-    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=30) as connection:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
         connection.sendall(raw)
         connection.shutdown(socket.SHUT_WR)
         answer = b""

@@ -163,8 +163,8 @@ def test_token_works_through_gunicorn(model_dir, tmp_path):
 @pytest.mark.parametrize("method,path,body", [
     ("GET", "/v2/health/live", None), ("POST", "/predict", INSTANCES), ("POST", "/predict", None),
     ("GET", "/nowhere", None), ("GET", "/metrics", None), ("GET", "/", None)])
-def test_headers_have_no_versioned_banner_and_nosniff(shared_server, method, path, body):
-    response = requests.request(method, shared_server.url + path, json=body, timeout=10,
+def test_headers_have_no_versioned_banner_and_nosniff(server, method, path, body):
+    response = requests.request(method, server.url + path, json=body, timeout=10,
                                 headers={"Origin": "https://evil.example"})
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert not any(c.isdigit() for c in response.headers.get("Server", "")), response.headers["Server"]

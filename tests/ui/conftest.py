@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: a real gunicorn server and headless Debian Chromium.
+"""Fixtures for the browser tests: headless Debian Chromium (the server is the session one).
 
 Without chromium, chromium-driver or selenium the browser tests are skipped with the reason,
 except under CI (`CI` set), where a missing browser is a failure: CI must never skip silently.
@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from tests.server import Server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -65,13 +63,6 @@ def _find(override: str | None, *names: str) -> str | None:
     if override:
         return override if os.access(override, os.X_OK) else None
     return next(filter(None, map(shutil.which, names)), None)
-
-
-@pytest.fixture(scope="session")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The real service under gunicorn on a free loopback port, serving the test model."""
-    with Server(model_dir, tmp_path_factory.mktemp("gunicorn") / "server.log", workers=1) as running:
-        yield running
 
 
 def _new_driver(browser: Browser, viewport: dict, user_data_dir: str):
