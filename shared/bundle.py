@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1
 MANIFEST_KEY = "manifest"
 VERSION_FILE = re.compile(r"^([1-9][0-9]{0,17})\.npz$")  # only integers are versions
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # never a path
+STALE_PARTIAL_SECONDS = 3600  # a temp file this old was left by a writer that died
 
 
 class BundleError(Exception):
@@ -154,9 +156,22 @@ def version_path(model_dir: Path, name: str, version: int) -> Path:
     return Path(model_dir) / name / f"{int(version)}.npz"
 
 
+def remove_stale_partials(directory: Path, older_than_seconds: float = STALE_PARTIAL_SECONDS) -> None:
+    """Delete temp files that a killed writer left behind. Only old ones: a young one may belong
+    to a writer still at work."""
+    cutoff = time.time() - older_than_seconds
+    for partial in Path(directory).glob(".*.partial"):
+        try:
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+        except FileNotFoundError:
+            pass  # another trainer cleaned it first
+
+
 def save_new_version(model_dir: Path, name: str, model: Model, extra: dict[str, Any],
                      image_shape: tuple[int, int] | None = None) -> Bundle:
     """Save `model` as the next version of `name` (one above the highest present)."""
+    remove_stale_partials(version_path(model_dir, name, 1).parent)
     for _ in range(100):  # bounded: another trainer may take the version we picked
         version = max(list_versions(model_dir, name), default=0) + 1
         manifest = build_manifest(model, name, version, extra, image_shape)

@@ -222,3 +222,17 @@ def test_writer_killed_mid_write_leaves_no_loadable_partial(tmp_path: Path) -> N
         assert load_bundle(version_path(tmp_path, "m", v)).model.weights[0].shape == (4000, 6000)
     if partial is not None and not versions:
         assert not (tmp_path / "m" / "1.npz").exists()
+
+
+def test_saving_removes_temp_files_left_by_a_dead_writer(tmp_path: Path) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    stale, fresh = directory / ".1.abc.partial", directory / ".1.def.partial"
+    for partial in (stale, fresh):
+        partial.write_bytes(b"half a bundle")
+    two_hours_ago = os.path.getmtime(stale) - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    save_new_version(tmp_path, "m", small_model(), {})
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a writer still at work
+    assert list_versions(tmp_path, "m") == [1]
