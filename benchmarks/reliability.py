@@ -28,12 +28,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
 from shared.bundle import save_new_version
+from tests.load import Load, summarize
 from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
 from tests.reliability.checks import not_serving_only, problem, wrong_predictions
 from tests.reliability.export import STAGES, export_killed
 from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
 from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
-from tests.reliability.load import Load, summarize
 from tests.reliability.soak import soak
 from tests.server import Server
 from trainer.data import load_mnist

@@ -17,23 +17,21 @@ bundle in $MODEL_DIR/$MODEL_NAME, or one trained for the run (a few seconds) whe
 from __future__ import annotations
 
 import argparse
-import http.client
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from benchmarks import table
 from shared.bundle import latest_bundle_path, save_new_version
+from tests.helpers import drawn_digit, encode, multipart_file
+from tests.load import Load, summarize
 from tests.server import Server
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig
@@ -100,7 +98,7 @@ def main() -> None:
                     result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
                     rounds[scenario.name].append(result)
             rss = server.worker_rss_mib()
-        print_table(scenarios, rounds, rss)
+        print_results(scenarios, rounds, rss)
 
 
 def server_options(args: argparse.Namespace) -> dict:
@@ -129,20 +127,13 @@ def model_directory(scratch: Path, mnist) -> Path:
 
 def make_scenarios(mnist) -> list[Scenario]:
     digits = mnist.x_test[:256]
-    drawing = Image.new("L", (320, 280), 255)
-    drawing.paste(Image.fromarray(255 - digits[0].reshape(28, 28)).resize((200, 200)), (70, 40))
-    png = io.BytesIO()
-    drawing.save(png, "PNG")
-    boundary = "digitnet-bench-boundary"
-    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                 f"filename=\"digit.png\"\r\nContent-Type: image/png\r\n\r\n").encode() \
-        + png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    png = encode(drawn_digit(digits[0].reshape(28, 28), side=200, canvas=(320, 280), at=(70, 40)))
+    multipart, multipart_type = multipart_file(png, "digitnet-bench-boundary")
     return [
         Scenario("trivial", "GET", "/v2/health/live"),
         Scenario("predict-json", "POST", "/predict",
                  json.dumps({"instances": digits[:1].tolist()}).encode(), "application/json", 1),
-        Scenario("predict-image", "POST", "/predict", multipart,
-                 f"multipart/form-data; boundary={boundary}", 1),
+        Scenario("predict-image", "POST", "/predict", multipart, multipart_type, 1),
         Scenario("batch-256", "POST", "/predict",
                  json.dumps({"instances": digits.tolist()}).encode(), "application/json", 256),
     ]
@@ -197,42 +188,13 @@ def _wrk_ms(output: str, percentile: str) -> float:
 
 def run_python(url: str, scenario: Scenario, duration: float, connections: int) -> Result:
     """Fallback load: `connections` threads, each looping on one keep-alive connection."""
-    host, port = url.removeprefix("http://").split(":")
-    headers = {"Content-Type": scenario.content_type} if scenario.content_type else {}
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
-    deadline = time.monotonic() + duration
-
-    def loop(i: int) -> None:
-        connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            try:
-                connection.request(scenario.method, scenario.path, body=scenario.body or None,
-                                   headers=headers)
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                ok = False
-            latencies[i].append(time.perf_counter() - start)
-            errors[i] += not ok
-        connection.close()
-
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(connections)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    all_latencies = np.concatenate([np.asarray(lat) for lat in latencies]) * 1000
-    return Result(len(all_latencies) / elapsed, float(np.percentile(all_latencies, 50)),
-                  float(np.percentile(all_latencies, 99)), sum(errors), len(all_latencies))
+    load = Load(url, scenario.path, scenario.body, scenario.content_type, method=scenario.method,
+                connections=connections, max_seconds=duration)
+    summary = summarize(load.run(duration))
+    return Result(summary.per_second, summary.p50_ms, summary.p99_ms, summary.failed, summary.sent)
 
 
-def print_table(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss: list[float]) -> None:
+def print_results(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss: list[float]) -> None:
     """Medians over the rounds; ratios are taken within each round (the trivial run just before),
     so a burst of other load on the machine does not favour one scenario."""
     results = {name: median_result(runs) for name, runs in rounds.items()}
@@ -242,16 +204,18 @@ def print_table(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss:
         return float(np.median([getattr(t, field) / getattr(r, field) if inverse
                                 else getattr(r, field) / getattr(t, field) for r, t in pairs]))
 
-    print(f"\n{'scenario':<15}{'req/s':>9}{'images/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs trivial':>12}"
-          f"{'server CPU/req':>16}{'vs trivial':>12}{'errors':>8}")
+    rows = []
     for scenario in scenarios:
         r = results[scenario.name]
         images = f"{r.requests_per_second * scenario.images_per_request:,.0f}" \
             if scenario.images_per_request else "-"
-        print(f"{scenario.name:<15}{r.requests_per_second:>9,.0f}{images:>10}{r.p50_ms:>9.2f}"
-              f"{r.p99_ms:>9.2f}{ratio(scenario.name, 'requests_per_second'):>11.0%}"
-              f"{r.server_cpu_us:>13,.0f} us{ratio(scenario.name, 'server_cpu_us', True):>11.0%}"
-              f"{r.errors:>8}")
+        rows.append([scenario.name, f"{r.requests_per_second:,.0f}", images, f"{r.p50_ms:.2f}",
+                     f"{r.p99_ms:.2f}", f"{ratio(scenario.name, 'requests_per_second'):.0%}",
+                     f"{r.server_cpu_us:,.0f} us", f"{ratio(scenario.name, 'server_cpu_us', True):.0%}",
+                     r.errors])
+    print()
+    table.print_table(["scenario", "req/s", "images/s", "p50 ms", "p99 ms", "vs trivial",
+                       "server CPU/req", "vs trivial", "errors"], rows)
     print(f"\nRSS per worker: {', '.join(f'{m:.0f} MiB' for m in rss)}")
     print("Figures are medians over the rounds; ratios compare each round with its own trivial run.\n"
           "Server CPU/req is the workers' CPU time per request (their capacity, whatever the client).")

@@ -1,6 +1,10 @@
-"""Helpers for tests (not fixtures): picking MNIST test digits."""
+"""Helpers for tests and benchmarks (not fixtures): MNIST test digits, and digits drawn as a
+person would send them, encoded by Pillow."""
+
+import io
 
 import numpy as np
+from PIL import Image
 
 from trainer.data import Dataset
 
@@ -9,3 +13,25 @@ def mnist_test_digits(mnist: Dataset, count: int, seed: int = 0) -> tuple[np.nda
     """`count` MNIST test images (count, 28, 28) uint8 and their labels, chosen at random."""
     idx = np.random.default_rng(seed).choice(len(mnist.y_test), size=count, replace=False)
     return mnist.x_test[idx].reshape(-1, 28, 28), mnist.y_test[idx]
+
+
+def drawn_digit(digit: np.ndarray, side: int = 180, canvas: tuple[int, int] = (260, 240),
+                at: tuple[int, int] = (50, 30)) -> Image.Image:
+    """An MNIST digit (28, 28, white on black) as a person draws it: dark ink on white paper,
+    scaled to `side` px and pasted at `at` on a white `canvas` (width, height)."""
+    paper = Image.new("L", canvas, 255)
+    paper.paste(Image.fromarray(255 - digit).resize((side, side), Image.Resampling.BICUBIC), at)
+    return paper
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def multipart_file(data: bytes, boundary: str, content_type: str = "image/png") -> tuple[bytes, str]:
+    """A multipart/form-data body with one `file` field, and its Content-Type header."""
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.reliability.load import Load, Outcome, summarize
+from tests.load import Load, Outcome, summarize
 from tests.server import Server
 
 CONNECTIONS = 8

@@ -18,6 +18,8 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
+from tests.helpers import drawn_digit, encode
+
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"RIFF\x00\x00\x00\x00WEBP",
          b"PK\x03\x04", b"II*\x00")
@@ -201,19 +203,6 @@ class ImageCase:
     label: int | None = None  # for a 200: the digit it must be read as (None: any)
 
 
-def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def drawing(digit: np.ndarray) -> Image.Image:
-    """An MNIST digit as a person draws it: dark ink on white, 200 px, off-centre."""
-    canvas = Image.new("L", (260, 240), 255)
-    canvas.paste(Image.fromarray(255 - digit).resize((180, 180), Image.Resampling.BICUBIC), (50, 30))
-    return canvas
-
-
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -247,7 +236,7 @@ def with_exif_orientation(upright: Image.Image, orientation: int) -> bytes:
 
 def hostile_images(digit: np.ndarray, label: int) -> list[ImageCase]:
     """Images of every awkward kind. `digit` (28x28 MNIST) must be one the model reads as `label`."""
-    upright = drawing(digit)
+    upright = drawn_digit(digit)
     png, jpeg = encode(upright), encode(upright, "JPEG", quality=90)
     blank = bytes(200)
     ink_column = Image.fromarray(np.array([[255]] * 40 + [[0]] * 120 + [[255]] * 40, dtype=np.uint8))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tests.helpers import drawn_digit, encode, multipart_file
+from tests.load import Load, Summary, summarize
 from tests.reliability.faults import digit_body
-from tests.reliability.inputs import drawing, encode
-from tests.reliability.load import Load, Summary, summarize
 from tests.server import Server, rss_mib
 
 JSON_CONNECTIONS = 6
@@ -39,15 +39,8 @@ class SoakResult:
         return self.rss_start_mib.keys() == self.rss_end_mib.keys()
 
 
-def multipart_png(digit: np.ndarray) -> tuple[bytes, str]:
-    png = encode(drawing(digit))
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={BOUNDARY}"
-
-
 def soak(server: Server, digits: np.ndarray, seconds: float, warmup: float) -> SoakResult:
-    image_body, image_type = multipart_png(digits[0])
+    image_body, image_type = multipart_file(encode(drawn_digit(digits[0])), BOUNDARY)
     loads = [
         Load(server.url, "/predict", digit_body(digits), "application/json",
              connections=JSON_CONNECTIONS, max_seconds=warmup + seconds + 30),

@@ -12,8 +12,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 
+from tests.helpers import drawn_digit, encode
 from tests.reliability.checks import problem, wrong_predictions
-from tests.reliability.inputs import FuzzRequest, drawing, encode, fuzz_requests, hostile_images
+from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -81,7 +82,7 @@ def test_empty_bodies(server, session, content_type, body, says):
 
 @pytest.mark.parametrize("field", ["image", "files", "File", "upload"])
 def test_wrong_multipart_field_names_are_named_back(server, session, field, known_digits):
-    png = encode(drawing(known_digits[0][0]))
+    png = encode(drawn_digit(known_digits[0][0]))
     response = session.post(f"{server.url}/predict", files={field: ("digit.png", png)}, timeout=30)
     assert response.status_code == 400 and "no 'file' field" in response.json()["error"]
     assert field in response.json()["error"]

@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.service.images import encode
+from tests.helpers import encode
 
 ZEROS = [0] * 784
 JSON = {"Content-Type": "application/json"}

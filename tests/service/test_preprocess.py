@@ -14,8 +14,7 @@ from shared.preprocess import (
     bytes_to_mnist,
     image_to_mnist,
 )
-from tests.helpers import mnist_test_digits
-from tests.service.images import encode
+from tests.helpers import encode, mnist_test_digits
 
 MAX_PIXELS = 10_000_000
 EXIF_ORIENTATION = 0x0112

@@ -8,6 +8,7 @@ serves any loaded version through the V2 version paths.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ def empty_server(tmp_path: Path):
     server.stop()
 
 
+def workers_serving(url: str) -> list[str]:
+    """The version each live worker serves by default, from its `digitnet_model_version` series:
+    each worker polls the directory on its own, so one can be ready before the other."""
+    text = requests.get(f"{url}/metrics").text
+    return sorted(str(int(float(v))) for v in re.findall(r"^digitnet_model_version\{.*\} (\S+)$", text, re.M))
+
+
 def save_version(model_dir: Path, trained_mlp) -> str:
     return str(save_new_version(model_dir, "mnist", trained_mlp.model,
                                 {"metrics": {"test_accuracy": 0.97}}).version)
@@ -83,7 +91,7 @@ def test_versions_appear_swap_and_fail_safely(empty_server, trained_mlp, mnist):
 
     # The first bundle is picked up without a restart.
     save_version(model_dir, trained_mlp)
-    wait_for(lambda: requests.get(f"{url}/v2/health/ready").status_code == 200, "ready with version 1")
+    wait_for(lambda: workers_serving(url) == ["1", "1"], "both workers serving version 1")
 
     # A new version while clients keep asking: nothing fails, every worker switches.
     loop = ClientLoop(url, instances)

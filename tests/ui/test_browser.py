@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import mnist_test_digits
+from tests.helpers import drawn_digit, mnist_test_digits
 from tests.server import Server
 from tests.ui.support import DESKTOP, PHONE
 
@@ -243,7 +243,7 @@ def test_an_image_file_is_read(open_browser, server: Server, mnist, tmp_path: Pa
                                artifacts: Path) -> None:
     """The file picker: an MNIST test digit, made black on white and large like a scan."""
     images, labels = mnist_test_digits(mnist, 1, seed=3)
-    scan = Image.fromarray(255 - images[0]).resize((200, 200), Image.Resampling.BICUBIC)
+    scan = drawn_digit(images[0], side=200, canvas=(200, 200), at=(0, 0))
     path = tmp_path / "digit.png"
     scan.save(path)
 

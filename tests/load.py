@@ -31,12 +31,12 @@ class Load:
 
     def __init__(self, url: str, path: str, body: bytes, content_type: str, *, connections: int,
                  max_seconds: float, max_requests: int = 1_000_000,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, method: str = "POST") -> None:
         parts = urlsplit(url)
         assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "load only on loopback"
         self.host, self.port = parts.hostname, parts.port
-        self.path, self.body = path, body
-        self.headers = {"Content-Type": content_type, **(headers or {})}
+        self.method, self.path, self.body = method, path, body or None
+        self.headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         self.max_seconds, self.max_requests = max_seconds, max_requests
         self.outcomes: list[Outcome] = []  # list.append is atomic: threads share it
         self._stop = threading.Event()
@@ -69,7 +69,7 @@ class Load:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
             sent_at = time.monotonic()
             try:
-                connection.request("POST", self.path, body=self.body, headers=self.headers)
+                connection.request(self.method, self.path, body=self.body, headers=self.headers)
                 response = connection.getresponse()
                 response.read()
                 outcome = Outcome(sent_at, time.monotonic() - sent_at, response.status)
