@@ -98,8 +98,13 @@ def pixel_batch(array: np.ndarray, what: str) -> np.ndarray:
     return batch.astype(np.float32, copy=False)
 
 
-def predict_proba(bundle: Bundle, batch: np.ndarray) -> np.ndarray:
-    """Class probabilities (n, classes) from the shared forward pass, counted in the metrics."""
+def classify(bundle: Bundle, batch: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Class probabilities (n, classes) from the shared forward pass, and each row's label.
+
+    The labels are counted in the metrics.
+    """
     proba = bundle.model.predict_proba(batch)
-    record_predictions(bundle.version, np.asarray(bundle.model.classes)[proba.argmax(axis=1)])
-    return proba
+    classes = bundle.model.classes
+    labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+    record_predictions(bundle.version, labels)
+    return proba, labels

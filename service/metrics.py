@@ -11,9 +11,9 @@ registry is used.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 
-import numpy as np
 from flask import Blueprint, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,6 +39,10 @@ PREDICTIONS = Counter("digitnet_predictions", "Digits predicted, by model versio
 MODEL_VERSION = Gauge("digitnet_model_version", "Model version served by default (0: none).",
                       ["model"], multiprocess_mode="liveall")
 
+# Any other method a client sends is counted as "other": each label value is a series of its own,
+# and a client must not be able to create them without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 bp = Blueprint("metrics", __name__)
 
 
@@ -53,14 +57,28 @@ def metrics() -> Response:
 
 
 def record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint, method, str(status)).inc()
-    LATENCY.labels(endpoint).observe(seconds)
+    requests, latency = _request_series(endpoint, method if method in METHODS else "other", status)
+    requests.inc()
+    latency.observe(seconds)
 
 
-def record_predictions(model_version: int, labels: np.ndarray) -> None:
+def record_predictions(model_version: int, labels: list[int]) -> None:
     """Count a batch's labels with one increment per distinct label, not one per image."""
-    for label, count in collections.Counter(labels.tolist()).items():
-        PREDICTIONS.labels(str(model_version), str(label)).inc(count)
+    for label, count in collections.Counter(labels).items():
+        _prediction_series(model_version, label).inc(count)
+
+
+# The labelled series are looked up once: `labels()` takes a lock and builds its key on every
+# call, a noticeable part of a small request's cost. Endpoints (the app's routes), methods and
+# statuses are bounded sets, as are a model's versions and labels.
+@functools.cache
+def _request_series(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint)
+
+
+@functools.cache
+def _prediction_series(model_version: int, label: int) -> Counter:
+    return PREDICTIONS.labels(str(model_version), str(label))
 
 
 def record_snapshot(snapshot: Snapshot) -> None:

@@ -18,10 +18,10 @@ from flask import Blueprint, current_app, g, request
 
 from service.errors import ApiError
 from service.inference import (
+    classify,
     max_batch,
     numeric_array,
     pixel_batch,
-    predict_proba,
     registry,
     select_bundle,
 )
@@ -38,13 +38,13 @@ bp = Blueprint("predict", __name__)
 def predict():
     bundle = select_bundle(registry().snapshot)  # first: no model is a 503 whatever the body
     g.model_version = bundle.version
-    top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), len(bundle.model.classes))
+    top_k = request.args.get("top_k", DEFAULT_TOP_K)
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         raw = numeric_array(body["instances"], "instances")
         batch = pixel_batch(raw, "instances")
-        top_k = _top_k(body.get("top_k", top_k), len(bundle.model.classes))
+        top_k = body.get("top_k", top_k)  # the body's wins over the query's
     elif mimetype == "multipart/form-data":
         raw = _images(_uploaded_files())
         batch = raw.astype(np.float32)
@@ -55,16 +55,17 @@ def predict():
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
                             f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
 
-    proba = predict_proba(bundle, batch)
+    top_k = _top_k(top_k, len(bundle.model.classes))
+    proba, labels = classify(bundle, batch)
     classes = bundle.model.classes
-    ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k]
+    ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
     return_input = _flag(request.args.get("return_input"))
     predictions = []
     # Rows stay float32 NumPy values: orjson writes them directly, in float32's shortest form.
-    for i, order in enumerate(ranked.tolist()):
+    for i, order in enumerate(ranked):
         row = proba[i]
         prediction = {
-            "label": classes[order[0]],
+            "label": labels[i],
             "probabilities": row,
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
         }

@@ -23,9 +23,9 @@ import shared
 from service.errors import ApiError
 from service.inference import (
     N_PIXELS,
+    classify,
     numeric_array,
     pixel_batch,
-    predict_proba,
     registry,
     select_bundle,
 )
@@ -89,8 +89,7 @@ def infer(name: str, version: str | None = None):
     body = _json_object()
     tensor = _single_input(body.get("inputs"))
     wanted = _requested_outputs(body.get("outputs"))
-    proba = predict_proba(bundle, _input_batch(tensor))
-    labels = np.asarray(bundle.model.classes)[proba.argmax(axis=1)]
+    proba, labels = classify(bundle, _input_batch(tensor))
     # NumPy arrays as they are: the JSON provider (orjson) writes them without Python lists.
     outputs = {
         "probabilities": {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape),

@@ -12,6 +12,10 @@ import numpy as np
 
 from shared.activations import ACTIVATIONS
 
+# The first layer skips zero inputs when at most this fraction of them are non-zero anywhere in
+# the batch (see input_product).
+SPARSE_INPUT_FRACTION = 0.5
+
 
 def forward_layers(weights: list[np.ndarray], biases: list[np.ndarray],
                    activations: list[str], x: np.ndarray) -> list[np.ndarray]:
@@ -22,11 +26,25 @@ def forward_layers(weights: list[np.ndarray], biases: list[np.ndarray],
     gradient check.
     """
     outputs = [x]
-    for w, b, name in zip(weights, biases, activations):
-        z = outputs[-1] @ w
+    for layer, (w, b, name) in enumerate(zip(weights, biases, activations)):
+        z = input_product(x, w) if layer == 0 else outputs[-1] @ w
         z += b
         outputs.append(ACTIVATIONS[name](z))
     return outputs
+
+
+def input_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`x @ w` for the first layer, reading only the rows of `w` that meet a non-zero input.
+
+    A handwritten digit is mostly background: an MNIST image has about 140 non-zero pixels of
+    784. For one image, or a few, the product needs only those rows of the weights, a fifth of
+    their bytes; a prediction is dominated by reading weights, not by arithmetic. A large batch
+    covers most pixels between its images, and then the plain product is faster.
+    """
+    used = np.flatnonzero(x.any(axis=0))
+    if len(used) > SPARSE_INPUT_FRACTION * x.shape[1]:
+        return x @ w
+    return x[:, used] @ w[used]
 
 
 def min_max_scale(x: np.ndarray, minimum: float, maximum: float,

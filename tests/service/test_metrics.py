@@ -43,3 +43,14 @@ def test_counts_move_across_workers(url, mnist):
 def test_model_version_per_worker(url):
     versions = {k: v for k, v in scrape(url).items() if k.startswith("digitnet_model_version")}
     assert len(versions) == 2 and set(versions.values()) == {1.0}  # one series per live worker
+
+
+def test_unknown_methods_share_one_series(url):
+    """Each label value is a series of its own: clients must not be able to create them at will."""
+    for method in ("PROPFIND", "BREW", "XYZZY"):
+        assert requests.request(method, f"{url}/predict").status_code == 405
+    text = requests.get(f"{url}/metrics").text
+    assert not re.search("PROPFIND|BREW|XYZZY", text)
+    other = [v for k, v in scrape(url).items()
+             if k.startswith("digitnet_requests_total{") and 'method="other",status="405"' in k]
+    assert sum(other) >= 3

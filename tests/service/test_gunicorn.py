@@ -1,0 +1,70 @@
+"""What service/gunicorn.conf.py promises beyond serving: keep-alive connections spread over the
+workers, and a clear refusal to start on a port that is already taken."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server import Server
+
+CONNECTIONS = 16
+
+
+def established_connections(pid: int, port: int) -> int:
+    """How many established TCP connections to `port` the process `pid` holds open."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue  # closed meanwhile
+        held += target.startswith("socket:[") and target[8:-1] in inodes
+    return held
+
+
+def test_keep_alive_connections_spread_over_workers(server: Server) -> None:
+    """Connections opened while one worker is busy must not all go to the other one, which would
+    keep them (keep-alive) and serve alone while its sibling idles.
+
+    The busy worker is simulated by stopping it (SIGSTOP) while a client opens its connections,
+    as a load balancer's pool or wrk does at once. With one shared listening socket, the awake
+    worker accepted all of them; with a socket per worker, the kernel assigns each connection to
+    one worker, and a busy worker's connections wait for it.
+    """
+    busy, *_ = server.workers()
+    server.signal(signal.SIGSTOP, busy)
+    try:
+        clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(CONNECTIONS)]
+        for client in clients:
+            client.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        time.sleep(0.5)  # the awake worker accepts whatever it can meanwhile
+    finally:
+        server.signal(signal.SIGCONT, busy)
+    try:
+        for client in clients:
+            client.settimeout(10)
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        held = {pid: established_connections(pid, server.port) for pid in server.workers()}
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(held.values()) == CONNECTIONS
+    assert min(held.values()) > 0, f"connections per worker: {held}"
+
+
+def test_refuses_to_start_on_a_port_in_use(server: Server, model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        Server(model_dir, tmp_path / "second.log", PORT=str(server.port))
+    assert f"127.0.0.1:{server.port} is already in use" in (tmp_path / "second.log").read_text()
