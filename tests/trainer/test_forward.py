@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from shared.model import SPARSE_INPUT_FRACTION, input_product
+from shared.model import SPARSE_INPUT_FRACTION, SPARSE_MAX_ROWS, input_product
 
 
 def test_sparse_inputs_read_only_the_weights_of_non_zero_inputs() -> None:
@@ -26,4 +26,13 @@ def test_dense_inputs_use_the_plain_product() -> None:
     covered = int(784 * SPARSE_INPUT_FRACTION) + 1  # just over the threshold, across the batch
     batch[np.arange(covered) % 8, np.arange(covered)] = 1.0
     weights[covered:] = np.nan  # read only by the plain product
+    assert np.isnan(input_product(batch, weights)).all()
+
+
+def test_large_batches_use_the_plain_product_without_looking() -> None:
+    rng = np.random.default_rng(2)
+    weights = rng.standard_normal((784, 32)).astype(np.float32)
+    batch = np.zeros((SPARSE_MAX_ROWS + 1, 784), np.float32)
+    batch[:, :10] = 1.0  # sparse, but too many rows to be worth checking
+    weights[10:] = np.nan
     assert np.isnan(input_product(batch, weights)).all()
