@@ -20,14 +20,20 @@ Why these choices:
   over them. With one shared socket, whichever worker wakes first accepts: a client opening 16
   keep-alive connections at once often had all of them land on one worker, which then served
   alone at a third of the machine's throughput while the other idled.
+- A request gunicorn cannot parse (a malformed request line, headers over its limits...) never
+  reaches the app: gunicorn answers it, by default with an HTML page. It gets a JSON error body
+  like every other error of the service instead.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
 """
 
 import errno
+import json
 import os
 import shutil
 import socket
 import tempfile
+
+import gunicorn.util
 
 # Before NumPy is imported by the preloaded app.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -64,6 +70,18 @@ if os.path.isdir("/dev/shm"):
 # gunicorn's control socket (~/.gunicorn/gunicorn.ctl) is unused here: it fails on a read-only
 # root filesystem, and every server of one user on a host would share that one path.
 control_socket_disable = True
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's own error answer (`gunicorn.util.write_error`), as JSON."""
+    body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module
 
 
 def on_starting(server):

@@ -3,6 +3,7 @@ workers, and a clear refusal to start on a port that is already taken."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -68,3 +69,33 @@ def test_refuses_to_start_on_a_port_in_use(server: Server, model_dir: Path, tmp_
     with pytest.raises(RuntimeError, match="exited with 1"):
         Server(model_dir, tmp_path / "second.log", PORT=str(server.port))
     assert f"127.0.0.1:{server.port} is already in use" in (tmp_path / "second.log").read_text()
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as it is and read the whole answer (gunicorn closes after an error)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+MANY_HEADERS = b"".join(b"X-%d: y\r\n" % i for i in range(200))
+
+
+@pytest.mark.parametrize("request_bytes, status, names", [
+    (b"NOT A REQUEST\r\n\r\n", 400, "Invalid"),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI Too Long"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + MANY_HEADERS + b"\r\n", 431, "Header"),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "HTTP Version"),
+], ids=["garbage", "long-line", "many-headers", "bad-version"])
+def test_requests_gunicorn_cannot_parse_get_json_errors(server: Server, request_bytes: bytes,
+                                                        status: int, names: str) -> None:
+    code, headers, body = raw_exchange(server.port, request_bytes)
+    assert code == status
+    assert headers["content-type"] == "application/json"
+    assert names in json.loads(body)["error"]
