@@ -24,6 +24,8 @@ Why these choices:
   reaches the app: gunicorn answers it, by default with an HTML page. It gets a JSON error body
   like every other error of the service instead.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
+  gunicorn's own messages (start, workers, refused requests) are JSON lines too, so the whole
+  log has one shape.
 """
 
 import errno
@@ -32,8 +34,10 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 
 import gunicorn.util
+from gunicorn.glogging import Logger
 
 # Before NumPy is imported by the preloaded app.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -53,7 +57,9 @@ else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
     _own_metrics_dir = True
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+_host = os.environ.get("HOST", "127.0.0.1")
+bind = f"[{_host}]:{os.environ.get('PORT', '8000')}" if ":" in _host else \
+    f"{_host}:{os.environ.get('PORT', '8000')}"  # an IPv6 address needs its brackets
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 2)
@@ -72,25 +78,42 @@ if os.path.isdir("/dev/shm"):
 control_socket_disable = True
 
 
+class JsonLogger(Logger):
+    """gunicorn's logger, writing its messages with the app's JSON formatter."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from service.log import JsonFormatter  # the app's package: importable once gunicorn runs
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+logger_class = JsonLogger
+
+
 def write_json_error(sock, status_int, reason, mesg):
-    """gunicorn's own error answer (`gunicorn.util.write_error`), as JSON."""
+    """gunicorn's own error answer (`gunicorn.util.write_error`), as JSON, with a request id like
+    every answer of the app (a new one: the client's headers could not be read)."""
     body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason}).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+            f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module
 
 
+def _tcp_addresses(server):
+    """The (host, port) pairs gunicorn binds (unix socket paths have no port)."""
+    return [address for address in server.cfg.address if isinstance(address, tuple)]
+
+
 def on_starting(server):
     """Refuse to start when the port is taken. With SO_REUSEPORT, binding would succeed beside a
     server already running there, and the two would quietly share the traffic."""
-    for address in server.cfg.address:
-        if not isinstance(address, tuple):
-            continue  # a unix socket path: no port to share
-        host, port = address
+    for host, port in _tcp_addresses(server):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             # As gunicorn's own sockets: connections of a stopped server in TIME_WAIT do not count.
@@ -102,6 +125,13 @@ def on_starting(server):
                     raise SystemExit(f"{host}:{port} is already in use: is another server "
                                      "running? Stop it or choose another PORT.") from None
                 raise
+
+
+def when_ready(server):
+    # gunicorn's "Listening at" names the master's sockets: with a socket per worker, none.
+    urls = [f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+            for host, port in _tcp_addresses(server)]
+    server.log.info("serving on %s (%d workers)", ", ".join(urls), server.num_workers)
 
 
 def post_worker_init(worker):

@@ -26,9 +26,9 @@ START_TIMEOUT_SECONDS = 60  # a busy 2-core machine; normally 1-2 s
 SECURITY_VARIABLES = ("API_TOKEN", "API_TOKEN_FILE", "HEALTH_PUBLIC", "METRICS_PUBLIC", "CORS_ALLOW_ORIGINS")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -38,16 +38,16 @@ class Server:
     `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities).
     """
 
-    def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2,
+    def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2, host: str = "127.0.0.1",
                  prefix: Sequence[str] = (), gunicorn_args: Sequence[str] = (),
                  **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = free_port(host)
+        self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.log_path = Path(log_path)
         # The caller's shell may set the security knobs: a test sets the ones it means.
         inherited = {k: v for k, v in os.environ.items() if k not in SECURITY_VARIABLES
                      and k != "PROMETHEUS_MULTIPROC_DIR"}  # each server gets its own
-        environment = {**inherited, "HOST": "127.0.0.1", "PORT": str(self.port),
+        environment = {**inherited, "HOST": host, "PORT": str(self.port),
                        "MODEL_DIR": str(model_dir), "MODEL_NAME": "mnist",
                        "WEB_CONCURRENCY": str(workers), "MODEL_POLL_SECONDS": "0.2", **env}
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())

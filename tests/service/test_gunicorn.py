@@ -1,15 +1,18 @@
 """What service/gunicorn.conf.py promises beyond serving: keep-alive connections spread over the
-workers, and a clear refusal to start on a port that is already taken."""
+workers, a clear refusal to start on a port that is already taken, JSON answers to requests
+gunicorn cannot parse, a log made only of JSON lines, and IPv6 addresses."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.server import Server
 
@@ -98,4 +101,29 @@ def test_requests_gunicorn_cannot_parse_get_json_errors(server: Server, request_
     code, headers, body = raw_exchange(server.port, request_bytes)
     assert code == status
     assert headers["content-type"] == "application/json"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
     assert names in json.loads(body)["error"]
+
+
+def test_the_whole_log_is_json_lines(server: Server) -> None:
+    """gunicorn's own messages share the app's format: a log pipeline parses one shape."""
+    raw_exchange(server.port, b"NOT A REQUEST\r\n\r\n")  # gunicorn logs a refused request
+    requests_logged = server.wait_for_log("Invalid request from ip=127.0.0.1")
+    entries = [json.loads(line) for line in server.log().splitlines()]
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    loggers = {entry["logger"] for entry in entries}
+    assert {"gunicorn.error", "digitnet.request", "digitnet.registry"} <= loggers
+    assert any(e["message"] == f"serving on {server.url} (2 workers)" for e in entries)
+    assert json.loads(requests_logged)["level"] == "WARNING"
+
+
+def test_serves_on_ipv6(model_dir: Path, tmp_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    with Server(model_dir, tmp_path / "v6.log", host="::1") as v6:
+        assert v6.url.startswith("http://[::1]:")
+        assert requests.get(f"{v6.url}/v2/health/ready", timeout=10).json() == {"ready": True}
+        assert f"serving on {v6.url}" in v6.log()
