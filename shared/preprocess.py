@@ -9,8 +9,10 @@ steps MNIST itself went through:
 2. apply the EXIF orientation (phone photos are often stored sideways);
 3. grayscale (transparent drawings are flattened onto a background that contrasts with the ink);
 4. invert when the background is light, so ink is high as in MNIST;
-5. stretch the contrast from the background level to the ink level, so grey paper and faint
-   pencil look like MNIST's black and white;
+5. subtract the paper's own brightness, estimated at every pixel from the corners, so a photo
+   with light falling off across the page has the same zero background everywhere; then
+   stretch the contrast up to the ink level, so grey paper and faint pencil look like MNIST's
+   black and white;
 6. crop to the ink's bounding box, scale the longer side to 20 px keeping the aspect ratio
    (antialiased);
 7. paste into 28x28 with the centre of mass at the centre.
@@ -32,6 +34,8 @@ WORKING_SIDE = 512    # larger images are shrunk first: 20 px is the goal, this 
 MIN_CONTRAST = 32     # grey levels between background and ink below which there is no ink
 INK_PERCENTILE = 0.999  # the ink level: brighter than all but 0.1% of the pixels
 INK_THRESHOLD = 0.3   # fraction of the ink level a pixel needs to count toward the bounding box
+CORNER = 0.15         # the paper's level is read in corner patches this fraction of each side
+EVEN_LIGHT = 8        # corners within this many grey levels: the paper is evenly lit
 
 
 class ImageError(ValueError):
@@ -121,22 +125,48 @@ def _flatten_transparency(rgba: Image.Image) -> Image.Image:
 def normalize_ink(gray: np.ndarray) -> np.ndarray:
     """Ink high on a zero background, the ink level at 255. Raises NoInk for a blank image.
 
-    The background level is the median of the border pixels: paper dominates the edges of a
-    photo or drawing, whatever colour it is.
+    The corners of a photo or drawing are paper, whatever its colour: they tell whether the
+    paper is light (then the image is inverted) and how bright it is across the page.
     """
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    if background > 127:
-        gray = 255 - gray
-        background = 255.0 - background
+    corners = corner_levels(gray)
+    if np.median(corners) > 127:
+        gray, corners = 255 - gray, 255 - corners
+    ink = gray.astype(np.float32)
+    ink -= paper_level(corners, gray.shape)
+    np.maximum(ink, 0, out=ink)
     # The ink level is a high percentile rather than the maximum, so a few hot pixels of sensor
     # noise do not set it; a histogram finds it without sorting the image.
-    cumulative = np.bincount(gray.ravel(), minlength=256).cumsum()
-    ink = float(np.searchsorted(cumulative, INK_PERCENTILE * gray.size))
-    if ink - background < MIN_CONTRAST:
+    cumulative = np.bincount(ink.astype(np.uint8).ravel(), minlength=256).cumsum()
+    level = float(np.searchsorted(cumulative, INK_PERCENTILE * ink.size))
+    if level < MIN_CONTRAST:
         raise NoInk("no ink found: the image is blank or has too little contrast to hold a digit")
-    scaled = (gray.astype(np.float32) - background) * (255.0 / (ink - background))
-    return np.clip(scaled, 0.0, 255.0, out=scaled)
+    ink *= 255.0 / level
+    return np.minimum(ink, 255.0, out=ink)
+
+
+def corner_levels(gray: np.ndarray) -> np.ndarray:
+    """The median grey level of each corner patch, as [[top left, top right], [bottom...]]."""
+    height, width = gray.shape
+    rows, cols = max(1, round(height * CORNER)), max(1, round(width * CORNER))
+    return np.array([[np.median(gray[:rows, :cols]), np.median(gray[:rows, -cols:])],
+                     [np.median(gray[-rows:, :cols]), np.median(gray[-rows:, -cols:])]],
+                    dtype=np.float32)
+
+
+def paper_level(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The paper's brightness at every pixel of an image of `shape`, from its corner levels.
+
+    Light falling off across a page is close to a plane: the level between the corners is
+    interpolated bilinearly. Evenly lit paper gets one level, a (1, 1) array that broadcasts.
+    """
+    if np.ptp(corners) <= EVEN_LIGHT:
+        return np.full((1, 1), np.median(corners), dtype=np.float32)
+    height, width = shape
+    across = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    down = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    top = corners[0, 0] + (corners[0, 1] - corners[0, 0]) * across
+    bottom = corners[1, 0] + (corners[1, 1] - corners[1, 0]) * across
+    return top + (bottom - top) * down
 
 
 def center_in_field(ink: np.ndarray) -> np.ndarray:

@@ -35,3 +35,17 @@ def multipart_file(data: bytes, boundary: str, content_type: str = "image/png") 
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
             f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
+
+
+def photographed(image: Image.Image, falloff: float, rng: np.random.Generator,
+                 noise: float = 6.0) -> Image.Image:
+    """A drawing on white paper as a phone photo sees it: light falling off by `falloff` (0-1)
+    across the page in a random direction, grey paper and ink, sensor noise."""
+    white = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    ys, xs = np.indices(white.shape)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xs / white.shape[1] + np.sin(angle) * ys / white.shape[0]
+    light = 1.0 - falloff * (ramp - ramp.min()) / (np.ptp(ramp) or 1.0)
+    paper, ink = 235.0 * light, 40.0 * light
+    seen = ink + (paper - ink) * white + rng.normal(0.0, noise, white.shape)
+    return Image.fromarray(np.clip(seen, 0, 255).astype(np.uint8))

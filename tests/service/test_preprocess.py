@@ -14,7 +14,7 @@ from shared.preprocess import (
     bytes_to_mnist,
     image_to_mnist,
 )
-from tests.helpers import encode, mnist_test_digits
+from tests.helpers import drawn_digit, encode, mnist_test_digits, photographed
 
 MAX_PIXELS = 10_000_000
 EXIF_ORIENTATION = 0x0112
@@ -98,6 +98,35 @@ def test_mnist_digits_redrawn_large_come_back_close_to_the_original(mnist):
         again = image_to_mnist(page).astype(np.float64)
         correlations.append(np.corrcoef(again.ravel(), original.ravel())[0, 1])
     assert np.median(correlations) > 0.95 and min(correlations) > 0.6
+
+
+def test_shadow_across_the_page_is_not_ink():
+    """A bar under light falling off by 60 % across the page: the darker paper is not ink."""
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        digit = image_to_mnist(photographed(bar_image(), falloff=0.6, rng=rng))
+        assert ink_box(digit)[0] == 20  # the bar alone, scaled to MNIST's 20 px
+        assert ink_box(digit)[1] <= 8   # a bar, not a bar plus a shadowed half page
+
+
+def test_unevenly_lit_photos_are_read(mnist, trained_mlp):
+    digits, labels = mnist_test_digits(mnist, 100, seed=9)
+    rng = np.random.default_rng(9)
+    read = []
+    for digit in digits:
+        side = int(rng.integers(100, 300))
+        page = drawn_digit(digit, side=side, canvas=(side + 120, side + 90),
+                           at=(int(rng.integers(0, 120)), int(rng.integers(0, 90))))
+        photo = encode(photographed(page, falloff=0.5, rng=rng), "JPEG", quality=85)
+        read.append(bytes_to_mnist(photo, MAX_PIXELS).reshape(784))
+    accuracy = np.mean(trained_mlp.model.predict(np.stack(read).astype(np.float32)) == labels)
+    assert accuracy >= 0.92
+
+
+def test_blank_page_in_uneven_light_is_no_ink():
+    with pytest.raises(NoInk):
+        image_to_mnist(photographed(Image.new("L", (300, 200), 255), falloff=0.6,
+                                    rng=np.random.default_rng(5)))
 
 
 @pytest.mark.parametrize("paper", [0, 128, 255])
