@@ -12,6 +12,10 @@ in the same run, so the ratios compare like with like:
 
 and prints a table with p50/p99 latency and each worker's resident memory. The model is the newest
 bundle in $MODEL_DIR/$MODEL_NAME, or one trained for the run (a few seconds) when there is none.
+
+A second server then runs trivial and predict-json again with the forward pass replaced by a
+constant answer (benchmarks/ceiling_app.py): the ratio a JSON prediction could reach with an
+infinitely fast model, what the request's own parsing, checks and answer leave.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from trainer.network import MLP, TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.75
+CEILING_APP = "benchmarks.ceiling_app:create_app()"
 START_TIMEOUT_SECONDS = 60
 
 
@@ -85,20 +90,33 @@ def main() -> None:
                   f"{' '.join(server_options(args)['gunicorn_args'])}; "
                   f"load: {client}, {args.connections} connections, "
                   f"{args.duration:g}s per scenario in {args.rounds} rounds", flush=True)
-            for scenario in scenarios:
-                run_load(client, server.url, scenario, 1, args)  # warm-up
-                server.wait_until_idle()
-            rounds: dict[str, list[Result]] = {s.name: [] for s in scenarios}
-            for _ in range(args.rounds):
-                for scenario in scenarios:
-                    cpu_before = server.cpu_seconds()
-                    result = run_load(client, server.url, scenario, args.duration / args.rounds, args)
-                    # Requests still in flight when the client stops belong to this scenario.
-                    server.wait_until_idle()
-                    result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
-                    rounds[scenario.name].append(result)
+            rounds = measure(server, scenarios, client, args)
             rss = server.worker_rss_mib()
-        print_results(scenarios, rounds, rss)
+        # The same service with the forward pass replaced by a constant answer: how close to the
+        # trivial endpoint a JSON prediction could come with an infinitely fast model.
+        ceiling_scenarios = [s for s in scenarios if s.name in ("trivial", "predict-json")]
+        with Server(model_dir, Path(scratch) / "ceiling.log", app=CEILING_APP,
+                    **server_options(args)) as server:
+            ceiling = measure(server, ceiling_scenarios, client, args)
+        print_results(scenarios, rounds, rss, ceiling)
+
+
+def measure(server: Server, scenarios: list[Scenario], client: str,
+            args: argparse.Namespace) -> dict[str, list[Result]]:
+    """Each scenario's result in every round, the scenarios taking turns after a warm-up."""
+    for scenario in scenarios:
+        run_load(client, server.url, scenario, 1, args)  # warm-up
+        server.wait_until_idle()
+    rounds: dict[str, list[Result]] = {s.name: [] for s in scenarios}
+    for _ in range(args.rounds):
+        for scenario in scenarios:
+            cpu_before = server.cpu_seconds()
+            result = run_load(client, server.url, scenario, args.duration / args.rounds, args)
+            # Requests still in flight when the client stops belong to this scenario.
+            server.wait_until_idle()
+            result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
+            rounds[scenario.name].append(result)
+    return rounds
 
 
 def server_options(args: argparse.Namespace) -> dict:
@@ -194,24 +212,28 @@ def run_python(url: str, scenario: Scenario, duration: float, connections: int) 
     return Result(summary.per_second, summary.p50_ms, summary.p99_ms, summary.failed, summary.sent)
 
 
-def print_results(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss: list[float]) -> None:
-    """Medians over the rounds; ratios are taken within each round (the trivial run just before),
-    so a burst of other load on the machine does not favour one scenario."""
-    results = {name: median_result(runs) for name, runs in rounds.items()}
+def ratio(rounds: dict[str, list[Result]], name: str, field: str, inverse: bool = False) -> float:
+    """Median over the rounds of scenario `name`'s `field` against the trivial run of the same
+    round, so a burst of other load on the machine does not favour one scenario."""
+    pairs = zip(rounds[name], rounds["trivial"])
+    return float(np.median([getattr(t, field) / getattr(r, field) if inverse
+                            else getattr(r, field) / getattr(t, field) for r, t in pairs]))
 
-    def ratio(name: str, field: str, inverse: bool = False) -> float:
-        pairs = zip(rounds[name], rounds["trivial"])
-        return float(np.median([getattr(t, field) / getattr(r, field) if inverse
-                                else getattr(r, field) / getattr(t, field) for r, t in pairs]))
+
+def print_results(scenarios: list[Scenario], rounds: dict[str, list[Result]], rss: list[float],
+                  ceiling: dict[str, list[Result]]) -> None:
+    """Medians over the rounds, ratios within each round."""
+    results = {name: median_result(runs) for name, runs in rounds.items()}
 
     rows = []
     for scenario in scenarios:
         r = results[scenario.name]
         images = f"{r.requests_per_second * scenario.images_per_request:,.0f}" \
             if scenario.images_per_request else "-"
+        speed = ratio(rounds, scenario.name, "requests_per_second")
+        cost = ratio(rounds, scenario.name, "server_cpu_us", inverse=True)
         rows.append([scenario.name, f"{r.requests_per_second:,.0f}", images, f"{r.p50_ms:.2f}",
-                     f"{r.p99_ms:.2f}", f"{ratio(scenario.name, 'requests_per_second'):.0%}",
-                     f"{r.server_cpu_us:,.0f} us", f"{ratio(scenario.name, 'server_cpu_us', True):.0%}",
+                     f"{r.p99_ms:.2f}", f"{speed:.0%}", f"{r.server_cpu_us:,.0f} us", f"{cost:.0%}",
                      r.errors])
     print()
     table.print_table(["scenario", "req/s", "images/s", "p50 ms", "p99 ms", "vs trivial",
@@ -219,9 +241,12 @@ def print_results(scenarios: list[Scenario], rounds: dict[str, list[Result]], rs
     print(f"\nRSS per worker: {', '.join(f'{m:.0f} MiB' for m in rss)}")
     print("Figures are medians over the rounds; ratios compare each round with its own trivial run.\n"
           "Server CPU/req is the workers' CPU time per request (their capacity, whatever the client).")
-    achieved = ratio("predict-json", "requests_per_second")
+    achieved = ratio(rounds, "predict-json", "requests_per_second")
     verdict = "met" if achieved >= TARGET_RATIO else "NOT met"
     print(f"target: predict-json >= {TARGET_RATIO:.0%} of trivial req/s: {achieved:.0%}, {verdict}")
+    print(f"ceiling: with the forward pass replaced by a constant answer ({CEILING_APP}), "
+          f"predict-json reaches {ratio(ceiling, 'predict-json', 'requests_per_second'):.0%} "
+          "of trivial req/s: what parsing, checking and answering the request cost alone")
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Server:
     """`gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`, stopped by its pid.
 
-    `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities).
+    `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities); `app`
+    serves another application factory (a benchmark's variant of the service).
     """
 
     def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2, host: str = "127.0.0.1",
                  prefix: Sequence[str] = (), gunicorn_args: Sequence[str] = (),
-                 **env: str) -> None:
+                 app: str = "service.app:create_app()", **env: str) -> None:
         self.port = free_port(host)
         self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.log_path = Path(log_path)
@@ -52,8 +53,7 @@ class Server:
                        "WEB_CONCURRENCY": str(workers), "MODEL_POLL_SECONDS": "0.2", **env}
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
-            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", *gunicorn_args,
-             "service.app:create_app()"],
+            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", *gunicorn_args, app],
             cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
         self.expected_workers = workers
         try:
