@@ -57,9 +57,8 @@ else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
     _own_metrics_dir = True
 
-_host = os.environ.get("HOST", "127.0.0.1")
-bind = f"[{_host}]:{os.environ.get('PORT', '8000')}" if ":" in _host else \
-    f"{_host}:{os.environ.get('PORT', '8000')}"  # an IPv6 address needs its brackets
+_host, _port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # IPv6 needs its brackets
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 2)
@@ -105,15 +104,11 @@ def write_json_error(sock, status_int, reason, mesg):
 gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module
 
 
-def _tcp_addresses(server):
-    """The (host, port) pairs gunicorn binds (unix socket paths have no port)."""
-    return [address for address in server.cfg.address if isinstance(address, tuple)]
-
-
 def on_starting(server):
     """Refuse to start when the port is taken. With SO_REUSEPORT, binding would succeed beside a
     server already running there, and the two would quietly share the traffic."""
-    for host, port in _tcp_addresses(server):
+    tcp = [address for address in server.cfg.address if isinstance(address, tuple)]  # not unix:
+    for host, port in tcp:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             # As gunicorn's own sockets: connections of a stopped server in TIME_WAIT do not count.
@@ -129,8 +124,7 @@ def on_starting(server):
 
 def when_ready(server):
     # gunicorn's "Listening at" names the master's sockets: with a socket per worker, none.
-    urls = [f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-            for host, port in _tcp_addresses(server)]
+    urls = [f"http://{address}" for address in server.cfg.bind if not address.startswith("unix:")]
     server.log.info("serving on %s (%d workers)", ", ".join(urls), server.num_workers)
 
 

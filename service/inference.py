@@ -28,8 +28,12 @@ def registry() -> Registry:
     return current_app.extensions["digitnet.registry"]
 
 
-def max_batch() -> int:
-    return current_app.config["MAX_BATCH"]
+def check_batch_size(count: int, what: str) -> None:
+    """413 when `what` holds more images than MAX_BATCH allows in one request."""
+    limit = current_app.config["MAX_BATCH"]
+    if count > limit:
+        raise ApiError(413, f"{what} holds {count} images, over the limit of {limit} per request "
+                            "(MAX_BATCH)")
 
 
 def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | None = None) -> Bundle:
@@ -85,9 +89,7 @@ def pixel_batch(array: np.ndarray, what: str) -> np.ndarray:
                             f"{EXPECTED_SHAPE} (shape [n, {N_PIXELS}] or [n, {FIELD}, {FIELD}])")
     if len(batch) == 0:
         raise ApiError(400, f"{what} holds no images")
-    if len(batch) > max_batch():
-        raise ApiError(413, f"{what} holds {len(batch)} images, over the limit of {max_batch()} "
-                            "per request (MAX_BATCH)")
+    check_batch_size(len(batch), what)
     # Checked before the float32 conversion, which would turn 1e300 into inf.
     if batch.dtype.kind == "f" and not np.isfinite(batch).all():
         raise ApiError(400, f"{what} holds NaN or infinite values")

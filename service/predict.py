@@ -18,8 +18,8 @@ from flask import Blueprint, current_app, g, request
 
 from service.errors import ApiError
 from service.inference import (
+    check_batch_size,
     classify,
-    max_batch,
     numeric_array,
     pixel_batch,
     registry,
@@ -38,13 +38,15 @@ bp = Blueprint("predict", __name__)
 def predict():
     bundle = select_bundle(registry().snapshot)  # first: no model is a 503 whatever the body
     g.model_version = bundle.version
-    top_k = request.args.get("top_k", DEFAULT_TOP_K)
+    n_classes = len(bundle.model.classes)
+    top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         raw = numeric_array(body["instances"], "instances")
         batch = pixel_batch(raw, "instances")
-        top_k = body.get("top_k", top_k)  # the body's wins over the query's
+        if "top_k" in body:  # the body's wins over the query's
+            top_k = _top_k(body["top_k"], n_classes)
     elif mimetype == "multipart/form-data":
         raw = _images(_uploaded_files())
         batch = raw.astype(np.float32)
@@ -55,7 +57,6 @@ def predict():
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
                             f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
 
-    top_k = _top_k(top_k, len(bundle.model.classes))
     proba, labels = classify(bundle, batch)
     classes = bundle.model.classes
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
@@ -88,9 +89,7 @@ def _uploaded_files() -> list[tuple[str, bytes]]:
     if not files:
         fields = sorted(set(request.files) | set(request.form)) or "none"
         raise ApiError(400, f"multipart body has no 'file' field (fields sent: {fields})")
-    if len(files) > max_batch():
-        raise ApiError(413, f"{len(files)} files, over the limit of {max_batch()} per request "
-                            "(MAX_BATCH)")
+    check_batch_size(len(files), "the multipart body")
     return [(f"file {i + 1} ({f.filename!r})", f.read()) for i, f in enumerate(files)]
 
 

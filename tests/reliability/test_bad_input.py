@@ -3,8 +3,6 @@ server keeps answering correct predictions afterwards."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import socket
 
 import numpy as np
@@ -94,30 +92,6 @@ def test_bodies_over_the_limit_are_413(server, content_type):
     response = requests.post(f"{server.url}/predict", data=body,
                              headers={"Content-Type": content_type}, timeout=60)
     assert response.status_code == 413 and "MAX_CONTENT_LENGTH" in response.json()["error"]
-
-
-@pytest.mark.parametrize("path,content_type,status", [
-    ("/predict?top_k=none", "application/json", 400),   # refused on the query, body unread
-    ("/predict", "text/plain", 415),                    # refused on the media type
-    ("/v2/models/nothing/infer", "application/json", 404),
-])
-def test_keep_alive_connection_survives_an_early_refusal_of_a_large_body(server, known_digits,
-                                                                         path, content_type, status):
-    """A client whose request is refused before its body is read keeps its connection: gunicorn
-    drains at most 64 KiB of an unread body and otherwise closes the connection it has just
-    announced as kept alive, so the client's next request would fail."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        connection.request("POST", path, body=b" " * 500_000, headers={"Content-Type": content_type})
-        refused = connection.getresponse()
-        refused.read()
-        assert refused.status == status and not refused.will_close
-        body = json.dumps({"instances": known_digits[0][:1].reshape(1, -1).tolist()})
-        connection.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        assert answer.status == 200 and json.loads(answer.read())["predictions"]
-    finally:
-        connection.close()
 
 
 JSON_DIGIT = b'{"instances": [[' + b"0," * 783 + b"0]]}"
