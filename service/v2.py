@@ -7,8 +7,9 @@
     POST /v2/models/{name}[/versions/{v}]/infer       inference
 
 The model has one input, "input": shape [-1, 784] (or [-1, 28, 28]), datatype FP32 or UINT8,
-raw pixels 0-255 with ink high, flat (row-major) or nested data. It has two outputs:
-"probabilities" [-1, 10] FP32 and "label" [-1] INT64; a request's "outputs" list picks some. The
+raw pixels 0-255 with ink high, flat (row-major) or nested data. It has three outputs:
+"probabilities" [-1, 10] FP32, "label" [-1] INT64 and "confidence" [-1] FP32 (the calibrated
+probability of the label); a request's "outputs" list picks some. The
 request's "id" is echoed. Failures are `{"error": "..."}` with 400, 404 (or 503: no model yet).
 """
 
@@ -32,6 +33,7 @@ from service.inference import (
 from service.jsonio import parse_json
 
 INPUT_NAME = "input"
+OUTPUTS = ("probabilities", "label", "confidence")
 DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is MNIST's own
 PLATFORM = "digitnet_numpy"
 
@@ -70,7 +72,8 @@ def model_metadata(name: str, version: str | None = None):
         "platform": PLATFORM,
         "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, N_PIXELS]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
-                    {"name": "label", "datatype": "INT64", "shape": [-1]}],
+                    {"name": "label", "datatype": "INT64", "shape": [-1]},
+                    {"name": "confidence", "datatype": "FP32", "shape": [-1]}],
     }
 
 
@@ -96,6 +99,8 @@ def infer(name: str, version: str | None = None):
                           "data": proba.ravel()},
         "label": {"name": "label", "datatype": "INT64", "shape": [len(labels)],
                   "data": labels},
+        "confidence": {"name": "confidence", "datatype": "FP32", "shape": [len(labels)],
+                       "data": proba.max(axis=1)},
     }
     response = {"model_name": bundle.name, "model_version": str(bundle.version)}
     if "id" in body:
@@ -141,10 +146,10 @@ def _input_batch(tensor: dict) -> np.ndarray:
 
 def _requested_outputs(requested: object) -> list[str]:
     if requested is None:
-        return ["probabilities", "label"]
+        return list(OUTPUTS)
     names = [o.get("name") if isinstance(o, dict) else None for o in requested] \
         if isinstance(requested, list) else None
-    if not names or any(n not in ("probabilities", "label") for n in names):
-        raise ApiError(400, '"outputs" must list tensors named "probabilities" and/or "label", '
+    if not names or any(n not in OUTPUTS for n in names):
+        raise ApiError(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUTS))}, '
                             f"got {requested!r}")
     return names

@@ -60,6 +60,11 @@ class Bundle:
     def version(self) -> int:
         return self.manifest["model_version"]
 
+    @property
+    def confidence_threshold(self) -> float | None:
+        """Answers at least this confident were right 99.5 % of the time on held-out data."""
+        return (self.manifest.get("calibration") or {}).get("confidence_threshold")
+
 
 def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
@@ -95,6 +100,8 @@ def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
         "arrays": {key: {"shape": list(a.shape), "dtype": str(a.dtype), "sha256": array_sha256(a)}
                    for key, a in arrays.items()},
         **extra,
+        # The temperature is the model's: the manifest cannot say otherwise.
+        "calibration": {**extra.get("calibration", {}), "temperature": model.temperature},
     }
 
 
@@ -252,6 +259,9 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     classes = list(manifest["classes"])
     if len(classes) != sizes[-1]:
         raise fail(f"{len(classes)} classes for an output layer of {sizes[-1]}")
+    temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
+    if not 0 < temperature < float("inf"):
+        raise fail(f"calibration temperature {temperature!r} must be a positive number")
     scaling = manifest["input"]["scaling"]
     model = Model(
         weights=[arrays[f"weights_{i}"] for i in range(n_layers)],
@@ -261,6 +271,7 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
         input_max=float(scaling["max"]),
         classes=classes,
         output_activation=arch["output"],
+        temperature=temperature,
     )
     return Bundle(model, manifest, path)
 

@@ -20,18 +20,23 @@ SPARSE_INPUT_FRACTION = 0.5
 
 
 def forward_layers(weights: list[np.ndarray], biases: list[np.ndarray],
-                   activations: list[str], x: np.ndarray) -> list[np.ndarray]:
+                   activations: list[str], x: np.ndarray,
+                   hidden_masks: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Return the output of every layer, the input first and the class probabilities last.
 
     `activations` names one function per layer (hidden layers, then the output layer).
     The computation runs in the dtype of the weights: float32 in production, float64 for the
-    gradient check.
+    gradient check. `hidden_masks` is for training only (dropout): each hidden layer's output is
+    multiplied by its mask. Prediction never passes masks.
     """
     outputs = [x]
     for layer, (w, b, name) in enumerate(zip(weights, biases, activations)):
         z = input_product(x, w) if layer == 0 else outputs[-1] @ w
         z += b
-        outputs.append(ACTIVATIONS[name](z))
+        a = ACTIVATIONS[name](z)
+        if hidden_masks is not None and layer < len(hidden_masks):
+            a *= hidden_masks[layer]
+        outputs.append(a)
     return outputs
 
 
@@ -71,6 +76,10 @@ class Model:
     input_max: float
     classes: list[int]
     output_activation: str = "softmax"
+    # Calibration: the logits are divided by this before the softmax. Fitted on held-out data
+    # after training (trainer/calibration.py), so that a probability of 0.9 is right 90 % of
+    # the time. It changes how sure the model says it is, never which label it picks.
+    temperature: float = 1.0
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -83,9 +92,17 @@ class Model:
     def scale(self, x: np.ndarray) -> np.ndarray:
         return min_max_scale(x, self.input_min, self.input_max, self.weights[0].dtype.type)
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The output layer's inputs for raw inputs of shape (n, n_features), before any softmax."""
+        hidden_then_identity = [*self.hidden_activations, "identity"]
+        return forward_layers(self.weights, self.biases, hidden_then_identity, self.scale(x))[-1]
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities for raw inputs of shape (n, n_features): one row per input."""
-        return forward_layers(self.weights, self.biases, self.activations, self.scale(x))[-1]
+        """Calibrated class probabilities for raw inputs (n, n_features): one row per input."""
+        z = self.logits(x)
+        if self.temperature != 1.0:
+            z *= z.dtype.type(1.0 / self.temperature)
+        return ACTIVATIONS[self.output_activation](z)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]

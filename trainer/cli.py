@@ -12,10 +12,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from shared.bundle import MODEL_NAME, BundleError
+from trainer.augment import AugmentConfig
 from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
 from trainer.job import run_training_job
 from trainer.network import TrainingConfig
 from trainer.progress import EpochProgress
+from trainer.schedules import SCHEDULES
 
 PRESETS: dict[str, dict] = {
     # >= 98% MNIST test accuracy in well under 90 s on 2 cores (see `make bench-train`).
@@ -41,6 +43,18 @@ def _hidden_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+# The augmentation options: CLI flag -> AugmentConfig field.
+AUGMENT_OPTIONS = {
+    "--rotation": ("rotation", "degrees: rotate by up to +-this"),
+    "--scale": ("scale", "scale each axis by a factor in [1-this, 1+this] (aspect ratio changes)"),
+    "--shear": ("shear", "slant by a shear factor up to +-this"),
+    "--translate": ("translate", "shift by up to +-this many pixels along each axis"),
+    "--elastic-alpha": ("elastic_alpha", "elastic distortion: displacement scale in pixels (0 = off)"),
+    "--elastic-sigma": ("elastic_sigma", "elastic distortion: smoothness in pixels"),
+    "--thickness": ("thickness", "blend up to this far towards thicker or thinner strokes (0-1)"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
@@ -57,12 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--batch-size", type=int, help="0 = full batch")
     net.add_argument("--epochs", type=int)
     net.add_argument("--weight-decay", type=float, help="L2 penalty coefficient")
-    net.add_argument("--lr-decay", type=float, help="learning rate factor applied every epoch")
+    net.add_argument("--schedule", choices=sorted(SCHEDULES), help="learning-rate schedule")
+    net.add_argument("--lr-decay", type=float,
+                     help="exponential schedule: learning rate factor applied every epoch")
+    net.add_argument("--dropout", type=float, help="share of hidden units dropped while training")
+    net.add_argument("--ema", type=float,
+                     help="keep a moving average of the weights with this decay per step (0 = off)")
     net.add_argument("--validation-fraction", type=float,
                      help="share of the training set held out for validation")
     net.add_argument("--patience", type=int,
                      help="early stopping after this many epochs without better val accuracy")
     net.add_argument("--seed", type=int, default=0, help="seeds initialisation and shuffling")
+
+    augment = parser.add_argument_group(
+        "augmentation: random distortions of every training batch (default: the preset's)")
+    for flag, (_, text) in AUGMENT_OPTIONS.items():
+        augment.add_argument(flag, type=float, help=text)
+    augment.add_argument("--no-augment", action="store_true", help="train on the images as they are")
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=["mnist", "digits"], default="mnist",
@@ -85,8 +110,13 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
     values = dict(PRESETS[args.preset])
     for f in fields(TrainingConfig):
         given = getattr(args, f.name, None)
-        if given is not None:
+        if given is not None and f.name != "augment":
             values[f.name] = given
+    augment = {} if args.no_augment else dict(values.get("augment", {}))
+    for _, (name, _) in AUGMENT_OPTIONS.items():
+        if (given := getattr(args, name)) is not None:
+            augment[name] = given
+    values["augment"] = AugmentConfig(**augment)
     return TrainingConfig(**values)
 
 

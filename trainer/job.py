@@ -1,4 +1,5 @@
-"""The training job: fit a network on a dataset, save it as the next bundle version, report."""
+"""The training job: fit a network on a dataset, calibrate its confidence on the validation split,
+save it as the next bundle version, report."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from shared.bundle import Bundle, save_new_version
+from trainer.calibration import confidence_threshold, expected_calibration_error, fit_temperature
 from trainer.data import Dataset
 from trainer.network import MLP, TrainingConfig
 from trainer.progress import EpochProgress
 from trainer.report import confusion_matrix, write_report
+
+# Answers at or above the confidence threshold should be this often right, on held-out data.
+THRESHOLD_TARGET_ACCURACY = 0.995
 
 
 @dataclass
@@ -26,7 +33,11 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
     started = time.perf_counter()
     mlp = MLP(config).fit(data.x_train, data.y_train, data.x_test, data.y_test,
                           on_epoch=progress.on_epoch if progress else None,
-                          on_batch=progress.on_batch if progress else None)
+                          on_batch=progress.on_batch if progress else None,
+                          image_shape=data.image_shape)
+    held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
+    ece_before = _ece(mlp, data.x_test, data.y_test)
+    calibration = calibrate(mlp, *held_out) if len(held_out[1]) else {}
     seconds = time.perf_counter() - started
 
     # Final metrics on whole sets with the final weights (the history's train figures are
@@ -35,7 +46,8 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
     train_loss, train_accuracy = mlp.evaluate(data.x_train, data.y_train)
     test_loss, test_accuracy = mlp.evaluate(data.x_test, data.y_test)
     metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss,
-               "test_accuracy": test_accuracy, "test_loss": test_loss}
+               "test_accuracy": test_accuracy, "test_loss": test_loss,
+               "test_ece": _ece(mlp, data.x_test, data.y_test), "test_ece_uncalibrated": ece_before}
     if "val_accuracy" in history:
         metrics["val_accuracy"] = max(history["val_accuracy"])
         metrics["val_loss"] = history["val_loss"][history["val_accuracy"].index(
@@ -43,8 +55,10 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
 
     bundle = save_new_version(model_dir, model_name, mlp.model, {
         "training": {**config.to_dict(), "preset": preset, "epochs_run": len(history["loss"]),
-                     "seconds": round(seconds, 2)},
+                     "seconds": round(seconds, 2),
+                     "epoch_seconds": [round(s, 3) for s in history["seconds"]]},
         "metrics": metrics,
+        "calibration": calibration,
         "data": {"dataset": data.name, "source": data_source,
                  "train_size": len(data.y_train), "test_size": len(data.y_test),
                  "files_sha256": data.files},
@@ -57,7 +71,34 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
         paths = write_report(
             bundle.path.parent / "reports" / str(bundle.version), history, confusion,
             {"model_name": model_name, "model_version": bundle.version, **metrics,
-             "training_seconds": seconds, "config": config.to_dict()},
+             "training_seconds": seconds, "config": config.to_dict(), "calibration": calibration,
+             "confidence_threshold": calibration.get("confidence_threshold")},
             title=f"{model_name} v{bundle.version}: hidden {list(config.hidden)}, "
-                  f"{config.activation}, {config.optimizer}, test accuracy {test_accuracy:.4f}")
+                  f"{config.activation}, {config.optimizer}, test accuracy {test_accuracy:.4f}",
+            calibration=(mlp.predict_proba(held_out[0]),
+                         np.searchsorted(mlp.model.classes, held_out[1]))
+            if len(held_out[1]) else None)
     return JobResult(bundle, paths, metrics)
+
+
+def calibrate(mlp: MLP, x_held_out: np.ndarray, y_held_out: np.ndarray) -> dict:
+    """Fit the softmax temperature on held-out data (it becomes the model's), and choose the
+    confidence above which answers are THRESHOLD_TARGET_ACCURACY right there."""
+    model = mlp.model
+    labels = np.searchsorted(model.classes, y_held_out)
+    ece_before = _ece(mlp, x_held_out, y_held_out)
+    model.temperature = fit_temperature(model.logits(x_held_out), labels)
+    proba = model.predict_proba(x_held_out)
+    return {
+        "method": "temperature scaling, fitted on the validation split",
+        "temperature": model.temperature,
+        "held_out_images": len(labels),
+        "held_out_ece": expected_calibration_error(proba, labels),
+        "held_out_ece_uncalibrated": ece_before,
+        "confidence_threshold": confidence_threshold(proba, labels, THRESHOLD_TARGET_ACCURACY),
+        "threshold_target_accuracy": THRESHOLD_TARGET_ACCURACY,
+    }
+
+
+def _ece(mlp: MLP, x: np.ndarray, y: np.ndarray) -> float:
+    return expected_calibration_error(mlp.predict_proba(x), np.searchsorted(mlp.model.classes, y))

@@ -4,6 +4,13 @@ The forward pass is `shared.model.forward_layers`, the same code the service run
 output layer is run as "identity" so the loss can be taken from the logits with log-sum-exp;
 softmax(logits) is exactly what the served model's softmax output computes.
 
+What a mini-batch step does, in order: distort the batch's images (trainer/augment.py, when
+augmentation is on), run forward with dropout masks on the hidden layers, backpropagate, let
+the optimiser update the parameters at the schedule's learning rate (trainer/schedules.py), and
+fold the new parameters into their exponential moving average (when `ema` is on). Validation,
+early stopping and the saved model use the averaged parameters: an average over the last few
+hundred steps sits nearer the minimum than the last step's noisy position.
+
     model = MLP(TrainingConfig(hidden=(128, 32))).fit(x_train, y_train)
     model.accuracy(x_test, y_test), model.history["val_accuracy"]
 """
@@ -18,9 +25,11 @@ import numpy as np
 
 from shared.activations import DERIVATIVES
 from shared.model import Model, forward_layers
+from trainer.augment import AugmentConfig, augment_batch
 from trainer.initializers import initial_parameters
 from trainer.losses import cross_entropy_from_probabilities, one_hot, softmax_cross_entropy
 from trainer.optimizers import OPTIMIZERS
+from trainer.schedules import SCHEDULES
 
 
 @dataclass
@@ -33,13 +42,19 @@ class TrainingConfig:
     batch_size: int = 128              # 0 means the whole training set: full-batch descent
     epochs: int = 20
     weight_decay: float = 0.0          # L2 penalty: adds weight_decay * W to each weight gradient
-    lr_decay: float = 1.0              # learning rate multiplied by this after every epoch
+    schedule: str = "exponential"      # learning-rate schedule, see trainer/schedules.py
+    lr_decay: float = 1.0              # exponential schedule: rate multiplied by this every epoch
+    dropout: float = 0.0               # share of hidden units dropped at each training step
+    ema: float = 0.0                   # decay of the weights' moving average per step; 0 = off
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # all zero: off
     validation_fraction: float = 0.1   # carved from the training set, never the test set
     patience: int = 0                  # early stopping: epochs without a better val accuracy; 0 = off
     seed: int = 0
     dtype: str = "float32"             # float64 for the gradient check
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):  # as read back from a manifest
+            self.augment = AugmentConfig(**self.augment)
         self.hidden = tuple(int(h) for h in self.hidden)
         if any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
@@ -52,6 +67,10 @@ class TrainingConfig:
             raise ValueError("validation_fraction must be in [0, 1)")
         if self.epochs < 1 or self.batch_size < 0 or self.learning_rate <= 0:
             raise ValueError("epochs must be >= 1, batch_size >= 0 and learning_rate > 0")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose from {sorted(SCHEDULES)}")
+        if not 0 <= self.dropout < 1 or not 0 <= self.ema < 1:
+            raise ValueError("dropout and ema must be in [0, 1)")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
@@ -59,7 +78,8 @@ class TrainingConfig:
 
 def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activations: list[str],
              x: np.ndarray, targets: np.ndarray, weight_decay: float = 0.0,
-             grads: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+             grads: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+             dropout: float = 0.0, rng: np.random.Generator | None = None,
              ) -> tuple[float, np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Loss, class probabilities and the gradients of the loss w.r.t. every weight and bias.
 
@@ -68,9 +88,15 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
     simply (probabilities - targets) / n; each layer back then multiplies by W^T and by the
     activation's derivative. `grads` (weight and bias gradient arrays shaped like the
     parameters) receives the gradients in place; without it new arrays are returned.
+
+    With `dropout` > 0 (and `rng`), each hidden unit is dropped with that probability and the
+    kept ones scaled by 1/(1 - dropout) ("inverted" dropout): the expected output is unchanged,
+    so prediction runs the plain network with no rescaling. The gradient flows only through
+    the kept units, with the same scale.
     """
     n = len(x)
-    outputs = forward_layers(weights, biases, [*hidden_activations, "identity"], x)
+    masks = dropout_masks(x.dtype, n, weights, dropout, rng) if dropout else None
+    outputs = forward_layers(weights, biases, [*hidden_activations, "identity"], x, masks)
     loss, probabilities = softmax_cross_entropy(outputs[-1], targets)
     grad_w, grad_b = grads or ([np.empty_like(w) for w in weights],
                                [np.empty_like(b) for b in biases])
@@ -84,10 +110,25 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
             grad_w[layer] += weight_decay * weights[layer]
         if layer > 0:
             delta = delta @ weights[layer].T
-            DERIVATIVES[hidden_activations[layer - 1]](outputs[layer], delta)
+            activated = outputs[layer]
+            if masks:  # back to the unmasked output the derivative is written in terms of
+                delta *= masks[layer - 1]
+                activated = activated * (1 - dropout)
+            DERIVATIVES[hidden_activations[layer - 1]](activated, delta)
     if weight_decay:
         loss += 0.5 * weight_decay * sum(float((w * w).sum()) for w in weights)
     return loss, probabilities, grad_w, grad_b
+
+
+def dropout_masks(dtype: np.dtype, n: int, weights: list[np.ndarray], rate: float,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """One mask per hidden layer: 0 for a dropped unit, 1/(1 - rate) for a kept one."""
+    keep = 1.0 - rate
+    masks = []
+    for w in weights[:-1]:
+        mask = rng.random((n, w.shape[1]), dtype=np.float32) < keep
+        masks.append(mask.astype(dtype) * dtype.type(1.0 / keep))
+    return masks
 
 
 def flat_views(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -114,25 +155,33 @@ class MLP:
     config: TrainingConfig = field(default_factory=TrainingConfig)
     model: Model | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    validation_indices: np.ndarray | None = None  # rows of the training data held out
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None = None,
             y_test: np.ndarray | None = None, on_epoch: EpochCallback | None = None,
-            on_batch: Callable[[int, int], None] | None = None) -> MLP:
+            on_batch: Callable[[int, int], None] | None = None,
+            image_shape: tuple[int, int] | None = None) -> MLP:
         """Train on raw inputs `x` (n, features) and integer labels `y`.
 
-        A validation split is carved from (x, y); the test set, when given, is only ever
-        evaluated, to fill the history. `on_epoch(epoch, row)` is called after each epoch with
-        that epoch's history row; `on_batch(done, total)` after each mini-batch.
+        A validation split is carved from (x, y) (its indices are kept in
+        `validation_indices`); the test set, when given, is only ever evaluated, to fill the
+        history. `on_epoch(epoch, row)` is called after each epoch with that epoch's history row;
+        `on_batch(done, total)` after each mini-batch. Augmentation needs `image_shape` (rows,
+        columns): how each row of `x` is laid out as an image.
         """
         cfg = self.config
         dtype = np.dtype(cfg.dtype).type
         rng = np.random.default_rng(cfg.seed)
         classes = np.unique(y)
         labels = np.searchsorted(classes, y)
+        if cfg.augment.enabled and (image_shape is None or np.prod(image_shape) != x.shape[1]):
+            raise ValueError(f"augmentation needs the images' shape; got {image_shape} for "
+                             f"{x.shape[1]} features")
 
         order = rng.permutation(len(x))
         n_val = int(round(len(x) * cfg.validation_fraction))
         val_idx, train_idx = order[:n_val], order[n_val:]
+        self.validation_indices = val_idx
 
         # Min-max scaling learned from the training part only, stored with the weights.
         x_train_raw = x[train_idx]
@@ -143,7 +192,11 @@ class MLP:
         params_flat, params = flat_views([*weights, *biases])
         weights, biases = params[:n_layers], params[n_layers:]
         grads_flat, grads = flat_views([np.zeros_like(p) for p in params])
-        self.model = Model(weights, biases, [cfg.activation] * len(cfg.hidden),
+        hidden_activations = [cfg.activation] * len(cfg.hidden)
+        # The model that is evaluated and saved: the moving average of the parameters when
+        # `ema` is on, else the parameters themselves.
+        saved_flat, saved = (flat_views(params) if cfg.ema else (params_flat, params))
+        self.model = Model(saved[:n_layers], saved[n_layers:], hidden_activations,
                            input_min, input_max, [int(c) for c in classes])
         x_train = self.model.scale(x_train_raw)
         y_train = labels[train_idx]
@@ -152,6 +205,7 @@ class MLP:
         optimizer_cls = OPTIMIZERS[cfg.optimizer]
         kwargs = {"momentum": cfg.momentum} if cfg.optimizer == "sgd" else {}
         optimizer = optimizer_cls([params_flat], cfg.learning_rate, **kwargs)
+        schedule = SCHEDULES[cfg.schedule]
 
         n_train = len(x_train)
         batch_size = cfg.batch_size or n_train
@@ -166,10 +220,22 @@ class MLP:
             loss_sum, correct = 0.0, 0
             for b in range(n_batches):
                 idx = shuffled[b * batch_size:(b + 1) * batch_size]
+                batch = x_train[idx]
+                if cfg.augment.enabled:
+                    images = batch.reshape(len(idx), *image_shape)
+                    batch = augment_batch(images, cfg.augment, rng).reshape(len(idx), -1)
+                optimizer.learning_rate = cfg.learning_rate * schedule(
+                    epoch - 1 + b / n_batches, cfg.epochs, cfg.lr_decay)
                 loss, proba, _, _ = backprop(
-                    weights, biases, self.model.hidden_activations, x_train[idx], targets[idx],
-                    cfg.weight_decay, (grads[:n_layers], grads[n_layers:]))
+                    weights, biases, hidden_activations, batch, targets[idx], cfg.weight_decay,
+                    (grads[:n_layers], grads[n_layers:]), cfg.dropout, rng)
                 optimizer.step([grads_flat])
+                if cfg.ema:
+                    # average += (1 - decay) (params - average), with a warm-up so the first
+                    # steps' random weights fade out quickly (as TensorFlow's num_updates does).
+                    step = (epoch - 1) * n_batches + b + 1
+                    weight = 1 - min(cfg.ema, (1 + step) / (10 + step))
+                    saved_flat += weight * (params_flat - saved_flat)
                 loss_sum += loss * len(idx)
                 correct += int((proba.argmax(axis=1) == y_train[idx]).sum())
                 if on_batch:
@@ -186,18 +252,17 @@ class MLP:
                 self.history[key].append(value)
             if on_epoch:
                 on_epoch(epoch, row)
-            optimizer.learning_rate *= cfg.lr_decay
 
             if n_val and cfg.patience:
                 if row["val_accuracy"] > best_val:
                     best_val, stale = row["val_accuracy"], 0
-                    best_params = params_flat.copy()
+                    best_params = saved_flat.copy()
                 else:
                     stale += 1
                     if stale >= cfg.patience:
                         break
         if best_params is not None:  # early stopping keeps the best epoch's weights
-            params_flat[...] = best_params
+            saved_flat[...] = best_params
         self.history = {k: v for k, v in self.history.items() if v}
         return self
 

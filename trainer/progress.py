@@ -1,36 +1,35 @@
-"""Console progress: a bar that fills during an epoch and one summary line per epoch."""
+"""Console progress: a tqdm bar that fills during an epoch and one summary line per epoch."""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
+
+from tqdm import tqdm
 
 
 class EpochProgress:
-    """Draws `epoch 3/20 [#######.....] 120/422` on a terminal; stays silent when the output is
-    a file or a pipe (a log should hold the per-epoch lines, not thousands of redraws)."""
-
-    WIDTH = 30
+    """A bar per epoch (`epoch 3/20 |#####   | 120/422 [00:01<00:02, 95 batch/s]`) on a
+    terminal, and one summary line per epoch always. On a file or a pipe the bar is off (a log
+    should hold the per-epoch lines, not thousands of redraws)."""
 
     def __init__(self, epochs: int, stream: TextIO = sys.stderr):
         self.epochs, self.stream = epochs, stream
         self.interactive = stream.isatty()
-        self.epoch, self.last_draw = 1, 0.0
+        self.epoch, self.bar = 1, None
 
     def on_batch(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.interactive or (now - self.last_draw < 0.1 and done < total):
+        if not self.interactive:
             return
-        self.last_draw = now
-        filled = self.WIDTH * done // total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\repoch {self.epoch}/{self.epochs} [{bar}] {done}/{total}")
-        self.stream.flush()
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=f"epoch {self.epoch}/{self.epochs}", unit="batch",
+                            file=self.stream, leave=False, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
 
     def on_epoch(self, epoch: int, row: dict) -> None:
-        if self.interactive:
-            self.stream.write("\r\033[K")  # clear the bar before the summary line
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         parts = [f"epoch {epoch:>3}/{self.epochs}", f"loss {row['loss']:.4f}",
                  f"train acc {row['accuracy']:.4f}"]
         if "val_accuracy" in row:

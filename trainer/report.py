@@ -1,4 +1,6 @@
-"""The training report: curves of loss and accuracy per epoch, a confusion matrix, metrics.json."""
+"""Reports: the training report (curves per epoch, confusion matrix, calibration, metrics.json)
+and the evaluation report of `python -m trainer.evaluate` (confusion matrix, reliability
+diagram, accuracy against coverage)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.calibration import ECE_BINS, accuracy_by_coverage
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """counts[i, j] = how many of class i were predicted as j."""
@@ -16,17 +20,34 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return counts
 
 
-def write_report(directory: Path, history: dict[str, list[float]], confusion: np.ndarray,
-                 metrics: dict, title: str) -> dict[str, Path]:
-    """Write report.png (curves + confusion matrix) and metrics.json into `directory`."""
+def write_json(path: Path, document: dict) -> None:
+    """Write `document` atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(document, indent=1))
+    os.replace(tmp, path)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def write_report(directory: Path, history: dict[str, list[float]], confusion: np.ndarray,
+                 metrics: dict, title: str,
+                 calibration: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
+    """Write report.png (curves, confusion matrix and, given the held-out (probabilities,
+    labels) in `calibration`, accuracy against coverage) and metrics.json into `directory`."""
+    plt = _pyplot()
     directory.mkdir(parents=True, exist_ok=True)
+    panels = 4 if calibration is not None else 3
+    fig, axes = plt.subplots(1, panels, figsize=(5.7 * panels, 5))
+    ax_loss, ax_acc, ax_cm = axes[:3]
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (ax_loss, ax_acc, ax_cm) = plt.subplots(1, 3, figsize=(17, 5))
     marker = "o" if len(epochs) <= 30 else None  # a line of one or two epochs needs dots
     for split, style in (("", "-"), ("val_", "--"), ("test_", ":")):
         name = split.rstrip("_") or "train"
@@ -38,21 +59,69 @@ def write_report(directory: Path, history: dict[str, list[float]], confusion: np
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-
-    ax_cm.imshow(np.log1p(confusion), cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion):
-        ax_cm.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                   color="white" if i == j else "black")
-    ax_cm.set(title="Confusion matrix (test set)", xlabel="predicted", ylabel="true",
-              xticks=range(len(confusion)), yticks=range(len(confusion)))
+    _confusion_panel(ax_cm, confusion, "Confusion matrix (test set)")
+    if calibration is not None:
+        _coverage_panel(axes[3], *calibration, metrics.get("confidence_threshold"),
+                        "held-out data")
     fig.suptitle(title)
     fig.tight_layout()
 
     paths = {"plot": directory / "report.png", "metrics": directory / "metrics.json"}
     fig.savefig(paths["plot"], dpi=90)
     plt.close(fig)
-    document = {**metrics, "history": history, "confusion_matrix": confusion.tolist()}
-    tmp = paths["metrics"].with_suffix(".json.partial")
-    tmp.write_text(json.dumps(document, indent=1))
-    os.replace(tmp, paths["metrics"])
+    write_json(paths["metrics"], {**metrics, "history": history,
+                                  "confusion_matrix": confusion.tolist()})
     return paths
+
+
+def plot_evaluation(path: Path, summary: dict, probabilities: np.ndarray, labels: np.ndarray,
+                    title: str) -> None:
+    """Confusion matrix, reliability diagram and accuracy against coverage, side by side."""
+    plt = _pyplot()
+    fig, (ax_cm, ax_rel, ax_cov) = plt.subplots(1, 3, figsize=(17, 5))
+    _confusion_panel(ax_cm, np.asarray(summary["confusion_matrix"]), "Confusion matrix")
+
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    which = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    centres = (np.arange(ECE_BINS) + 0.5) / ECE_BINS
+    filled = [b for b in range(ECE_BINS) if (which == b).any()]
+    ax_rel.bar(centres[filled], [correct[which == b].mean() for b in filled],
+               width=1 / ECE_BINS, edgecolor="black", alpha=0.7, label="accuracy")
+    ax_rel.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    ax_rel.set(title=f"Reliability (ECE {summary['ece']:.4f})", xlabel="confidence",
+               ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax_rel.legend()
+    _coverage_panel(ax_cov, probabilities, labels, summary.get("confidence_threshold"),
+                    "this data set")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _confusion_panel(ax, confusion: np.ndarray, title: str) -> None:
+    ax.imshow(np.log1p(confusion), cmap="Blues")
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if i == j else "black")
+    ax.set(title=title, xlabel="predicted", ylabel="true",
+           xticks=range(len(confusion)), yticks=range(len(confusion)))
+
+
+def _coverage_panel(ax, probabilities: np.ndarray, labels: np.ndarray,
+                    threshold: float | None, where: str) -> None:
+    """Accuracy of the answers given when only the most confident share is answered."""
+    coverage, accuracy, confidence = accuracy_by_coverage(probabilities, labels)
+    ax.plot(coverage, accuracy)
+    if threshold is not None:
+        at = np.searchsorted(-confidence, -threshold, side="right") - 1
+        if at >= 0:
+            ax.plot(coverage[at], accuracy[at], "o",
+                    label=f"threshold {threshold:.3f}: {coverage[at]:.1%} answered, "
+                          f"{accuracy[at]:.2%} right")
+            ax.legend(loc="lower left")
+    ax.set(title=f"Accuracy against coverage ({where})", xlabel="share of inputs answered",
+           ylabel="accuracy of the answers", xlim=(0, 1.01))
+    ax.grid(alpha=0.3)

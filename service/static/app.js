@@ -237,10 +237,17 @@
     const prediction = data.predictions[0];
     const probabilities = prediction.probabilities;
     const label = prediction.label;
-    const best = probabilities[label] ?? Math.max(...probabilities);
+    const best = prediction.confidence ?? Math.max(...probabilities);
+    // Below the model's threshold (answers above it were 99.5% right on held-out data) the
+    // answer is a guess: say so, and invite a clearer drawing.
+    const threshold = data.confidence_threshold;
+    const unsure = threshold != null && best < threshold;
 
     digitEl.textContent = String(label);
-    confidenceEl.textContent = `${percent(best)} sure`;
+    confidenceEl.textContent = unsure
+      ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
+      : `${percent(best)} sure`;
+    result.dataset.unsure = String(unsure);
     barRows.forEach((row, d) => {
       const p = probabilities[d] ?? 0;
       row.fill.style.width = `${(100 * p).toFixed(2)}%`;
@@ -277,6 +284,7 @@
     result.dataset.seq = String(seq);
     digitEl.textContent = "?";
     confidenceEl.textContent = "Draw a digit to start.";
+    delete result.dataset.unsure;
     errorEl.textContent = "";
     barRows.forEach((row) => {
       row.fill.style.width = "0";

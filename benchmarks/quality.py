@@ -1,0 +1,118 @@
+"""`make bench-quality`: how well the default preset reads MNIST and real handwriting, and what
+its augmentation costs and buys, against the same network trained without it in the same run.
+
+1. The default preset (`make train`) trained end to end (`trainer.job`, as `python -m trainer`
+   runs it), and the same configuration with augmentation off: MNIST test accuracy, accuracy on
+   the real-handwriting evaluation set (`EVAL_DIR`, default ../shared/data/pendigits, read
+   through the service's own preprocessing), calibration error before and after the
+   temperature, seconds per epoch and wall time.
+2. Per-digit recall on the evaluation set, for both.
+3. The `best` preset's figures, from the manifest (and evaluation report) of the newest bundle
+   in $MODEL_DIR/$MODEL_NAME trained with it, when there is one (`make train-best`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.table import print_table
+from shared.bundle import Bundle, list_versions, load_bundle, version_path
+from trainer.augment import AugmentConfig
+from trainer.cli import PRESETS
+from trainer.data import load_mnist
+from trainer.evaluate import LabelledImages, evaluate, read_folder
+from trainer.job import run_training_job
+from trainer.network import TrainingConfig
+
+EVAL_DIR = Path(os.environ.get("EVAL_DIR") or Path(__file__).resolve().parents[2] / "shared/data/pendigits")
+TARGETS = {"mnist": 0.985, "pendigits": 0.97, "ece": 0.015, "wall": 90.0}
+
+
+def train_and_measure(config: TrainingConfig, data, images: LabelledImages, name: str) -> dict:
+    with tempfile.TemporaryDirectory() as model_dir:
+        started = time.perf_counter()
+        result = run_training_job(config, data, Path(model_dir), "bench", preset=name, report=False)
+        wall = time.perf_counter() - started
+        bundle = load_bundle(result.bundle.path)
+    summary = evaluate(bundle, images, progress=False).summary(bundle.confidence_threshold)
+    return {"bundle": bundle, "wall": wall, "summary": summary,
+            "epoch": statistics.median(bundle.manifest["training"]["epoch_seconds"])}
+
+
+def newest_best_bundle(model_dir: Path, name: str) -> Bundle | None:
+    for version in reversed(list_versions(model_dir, name)):
+        bundle = load_bundle(version_path(model_dir, name, version))
+        if bundle.manifest.get("training", {}).get("preset") == "best":
+            return bundle
+    return None
+
+
+def main() -> None:
+    if not (EVAL_DIR / "labels.csv").is_file():
+        sys.exit(f"no evaluation set at {EVAL_DIR}: set EVAL_DIR to a folder of labelled images")
+    data = load_mnist()
+    images = read_folder(EVAL_DIR)
+    preset = dict(PRESETS["default"])
+    config = TrainingConfig(**{**preset, "augment": AugmentConfig(**preset["augment"])})
+    plain = replace(config, augment=AugmentConfig())
+    print(f"default preset: {config.to_dict()}\nevaluation set: {EVAL_DIR} "
+          f"({len(images.labels)} images)\n", flush=True)
+
+    runs = {"default": train_and_measure(config, data, images, "default"),
+            "plain": train_and_measure(plain, data, images, "default, no augmentation")}
+
+    def figures(run: dict) -> list[float]:
+        metrics, summary = run["bundle"].manifest["metrics"], run["summary"]
+        return [metrics["test_accuracy"], summary["accuracy"], metrics["test_ece_uncalibrated"],
+                metrics["test_ece"], summary["ece"], run["epoch"], run["wall"]]
+
+    rows = ["MNIST test accuracy", f"{EVAL_DIR.name} accuracy (real handwriting)",
+            "MNIST test ECE, uncalibrated", "MNIST test ECE, calibrated",
+            f"{EVAL_DIR.name} ECE, calibrated", "seconds per epoch (median)",
+            "wall time, data to saved bundle (s)"]
+    targets = [f">= {TARGETS['mnist']}", f">= {TARGETS['pendigits']}", "-",
+               f"<= {TARGETS['ece']}", "-", "-", f"<= {TARGETS['wall']:.0f}"]
+    ours, base = figures(runs["default"]), figures(runs["plain"])
+    met = [ours[0] >= TARGETS["mnist"], ours[1] >= TARGETS["pendigits"], None,
+           ours[3] <= TARGETS["ece"], None, None, ours[6] <= TARGETS["wall"]]
+    print_table(["default preset", "with augmentation", "without (baseline)", "ratio", "target",
+                 "met"],
+                [[r, f"{a:.4f}", f"{b:.4f}", f"{a / b:.2f}x" if b else "-", t,
+                  "-" if m is None else ("yes" if m else "NO")]
+                 for r, a, b, t, m in zip(rows, ours, base, targets, met)])
+
+    print()
+    print_table([f"{EVAL_DIR.name} recall", *runs["default"]["summary"]["recall"]],
+                [[name, *(f"{r:.3f}" for r in runs[key]["summary"]["recall"].values())]
+                 for key, name in (("default", "with augmentation"), ("plain", "without"))])
+
+    model_dir = Path(os.environ.get("MODEL_DIR", "models"))
+    name = os.environ.get("MODEL_NAME", "mnist")
+    best = newest_best_bundle(model_dir, name)
+    print()
+    if best is None:
+        print(f"best preset: no bundle trained with --preset best in {model_dir / name} "
+              "(make train-best makes one)")
+        return
+    training, metrics = best.manifest["training"], best.manifest["metrics"]
+    report = best.path.parent / "reports" / str(best.version) / f"evaluation-{EVAL_DIR.name}.json"
+    evaluation = json.loads(report.read_text()) if report.is_file() else {}
+    print_table([f"best preset ({name} v{best.version}, from its manifest)", "value"],
+                [["MNIST test accuracy", f"{metrics['test_accuracy']:.4f}"],
+                 [f"{EVAL_DIR.name} accuracy", f"{evaluation['accuracy']:.4f}" if evaluation
+                  else f"not evaluated (make evaluate MODEL_VERSION={best.version})"],
+                 ["MNIST test ECE, calibrated", f"{metrics['test_ece']:.4f}"],
+                 ["epochs run", str(training["epochs_run"])],
+                 ["training time (s)", f"{training['seconds']:.0f}"],
+                 ["seconds per epoch (median)", f"{statistics.median(training['epoch_seconds']):.2f}"]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Augmentation: exact at identity, the distortions it claims, seeded, vectorised, legible."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers import mnist_test_digits
+from trainer.augment import (
+    AugmentConfig,
+    affine_positions,
+    augment_batch,
+    bilinear_sample,
+    change_thickness,
+    sample_positions,
+)
+from trainer.cli import PRESETS
+
+STRONG = AugmentConfig(rotation=15, scale=0.15, shear=0.3, translate=2, elastic_alpha=16,
+                       elastic_sigma=5, thickness=1.0)
+
+
+def bar(vertical: bool, n: int = 1) -> np.ndarray:
+    """A 4-pixel-wide bar centred in a 28x28 field (centre 13.5, 13.5), vertical or horizontal."""
+    image = np.zeros((28, 28), dtype=np.float32)
+    if vertical:
+        image[4:24, 12:16] = 1.0
+    else:
+        image[12:16, 4:24] = 1.0
+    return np.repeat(image[None], n, axis=0)
+
+
+def affine(n: int = 1, angle: float = 0.0, scale_y: float = 1.0, scale_x: float = 1.0,
+           shear: float = 0.0, shift: tuple[float, float] = (0.0, 0.0)):
+    def full(value: float) -> np.ndarray:
+        return np.full(n, value, dtype=np.float64)
+
+    return affine_positions(28, 28, full(angle), full(scale_y), full(scale_x), full(shear),
+                            np.tile(np.asarray(shift, dtype=np.float64)[:, None], (1, n)))
+
+
+def test_the_identity_map_returns_the_input_exactly() -> None:
+    images = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
+    rows, cols = affine(5)
+    grid_rows, grid_cols = np.mgrid[0:28, 0:28]
+    assert np.array_equal(rows[0], grid_rows) and np.array_equal(cols[0], grid_cols)
+    assert np.array_equal(bilinear_sample(images, rows, cols), images)
+    assert np.array_equal(change_thickness(images, np.zeros(5)), images)
+    zero_amounts = augment_batch(images, AugmentConfig(), np.random.default_rng(0))
+    assert np.array_equal(zero_amounts, images)
+
+
+def test_a_quarter_turn_makes_a_vertical_bar_horizontal() -> None:
+    turned = bilinear_sample(bar(vertical=True), *affine(angle=np.pi / 2))
+    np.testing.assert_allclose(turned, bar(vertical=False), atol=1e-5)
+
+
+def test_translation_moves_the_centre_of_mass_by_the_shift() -> None:
+    moved = bilinear_sample(bar(vertical=True), *affine(shift=(2.0, -3.0)))
+    ys, xs = np.indices((28, 28))
+    for image, dy, dx in ((bar(vertical=True)[0], 0, 0), (moved[0], 2, -3)):
+        mass = image.sum()
+        assert (ys * image).sum() / mass == pytest.approx(13.5 + dy, abs=1e-4)
+        assert (xs * image).sum() / mass == pytest.approx(13.5 + dx, abs=1e-4)
+
+
+def test_scale_per_axis_changes_the_aspect_ratio() -> None:
+    wide = bilinear_sample(bar(vertical=True), *affine(scale_y=0.5, scale_x=1.0))[0]
+    rows_with_ink = np.flatnonzero(wide.sum(axis=1) > 0.5)
+    assert 9 <= len(rows_with_ink) <= 11  # 20 rows tall, halved; width unchanged
+    assert (wide.sum(axis=0) > 0.5).sum() == 4
+
+
+def test_shear_slants_a_vertical_bar() -> None:
+    slanted = bilinear_sample(bar(vertical=True), *affine(shear=0.5))[0]
+    ys, xs = np.indices((28, 28))
+    top, bottom = slanted[:10], slanted[18:]
+    top_x = (xs[:10] * top).sum() / top.sum()
+    bottom_x = (xs[18:] * bottom).sum() / bottom.sum()
+    assert bottom_x - top_x > 3  # x grows with y: the bar leans
+
+
+def test_thickness_adds_or_removes_ink() -> None:
+    digits = bar(vertical=True, n=3)
+    changed = change_thickness(digits, np.array([1.0, -1.0, 0.5]))
+    ink = digits.sum(axis=(1, 2))
+    assert changed[0].sum() > ink[0] * 1.2   # one pixel wider: 5 columns instead of 4
+    assert changed[1].sum() < ink[1] * 0.8
+    assert ink[2] < changed[2].sum() < changed[0].sum()
+
+
+def test_elastic_distortion_moves_pixels_smoothly() -> None:
+    rows, cols = sample_positions(4, 28, 28, AugmentConfig(elastic_alpha=8, elastic_sigma=4),
+                                  np.random.default_rng(0))
+    displacement = rows - np.mgrid[0:28, 0:28][0]
+    assert 0.1 < np.abs(displacement).mean() < 4
+    # Smooth: neighbouring pixels move almost alike, far less than the field varies overall.
+    assert np.abs(np.diff(displacement, axis=2)).mean() < 0.25 * displacement.std()
+
+
+def test_same_seed_same_distortions() -> None:
+    images = mnist_like_batch(16)
+    first = augment_batch(images, STRONG, np.random.default_rng(7))
+    again = augment_batch(images, STRONG, np.random.default_rng(7))
+    other = augment_batch(images, STRONG, np.random.default_rng(8))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert first.dtype == np.float32 and first.shape == images.shape
+
+
+def test_augmentation_is_vectorised_not_a_loop_over_images() -> None:
+    """The Python work is the same for 1 image and 512: no per-image loop anywhere in it."""
+    def python_calls(n: int) -> int:
+        images = mnist_like_batch(n)
+        calls = 0
+
+        def count(frame, event, arg):
+            nonlocal calls
+            if event in ("call", "c_call"):
+                calls += 1
+
+        sys.setprofile(count)
+        try:
+            augment_batch(images, STRONG, np.random.default_rng(0))
+        finally:
+            sys.setprofile(None)
+        return calls
+
+    assert python_calls(512) == python_calls(1)
+
+
+def mnist_like_batch(n: int) -> np.ndarray:
+    return np.tile(bar(vertical=True), (n, 1, 1)) * np.linspace(0.5, 1, n, dtype=np.float32)[:, None, None]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["default", "best"])
+def test_distorted_digits_stay_legible(preset: str, mnist, trained_mlp) -> None:
+    """A model that never saw a distortion still reads most distorted digits: the label holds."""
+    digits, labels = mnist_test_digits(mnist, 1000, seed=1)
+    config = AugmentConfig(**PRESETS[preset]["augment"])
+    distorted = augment_batch(digits.astype(np.float32), config, np.random.default_rng(0))
+    plain = trained_mlp.accuracy(digits.reshape(len(digits), -1), labels)
+    seen = trained_mlp.accuracy(distorted.reshape(len(digits), -1), labels)
+    assert not np.array_equal(distorted, digits)
+    assert seen >= 0.85 and seen >= plain - 0.1, (plain, seen)

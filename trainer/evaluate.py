@@ -1,0 +1,208 @@
+"""`python -m trainer.evaluate FOLDER`: how a saved model reads a folder of labelled image files.
+
+MNIST's test set says how well a model reads MNIST. What matters to users is how it reads the
+digits they draw and upload, so this runs any bundle over a folder of real image files through
+exactly what the service does to an upload (`shared.preprocess`, then the bundle's own forward
+pass) and prints the accuracy, each digit's recall, the confusion matrix and the calibration
+(expected calibration error, and accuracy when only confident answers are given). It writes the
+same figures, and a plot, into the model's report folder beside its training report.
+
+A folder is either
+- `labels.csv` with at least the columns `file` and `label` (the file's path relative to the
+  folder, or to its `images/` subfolder), as in the pendigits evaluation set; or
+- one subfolder per label (`0/`, `1/`, ... holding that digit's images), as torchvision's
+  ImageFolder reads them.
+
+Images the preprocessing refuses (no ink, unreadable) are counted as wrong and listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
+from shared.preprocess import ImageError, bytes_to_mnist
+from trainer.calibration import expected_calibration_error
+from trainer.report import confusion_matrix, plot_evaluation, write_json
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+MAX_IMAGE_PIXELS = 25_000_000  # the service's default MAX_IMAGE_PIXELS
+
+
+@dataclass
+class LabelledImages:
+    paths: list[Path]
+    labels: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """What a model made of a folder: its probabilities (NaN rows for refused images)."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    classes: list[int]
+    refused: dict[str, str]  # file -> why the preprocessing refused it
+
+    @property
+    def answered(self) -> np.ndarray:
+        return ~np.isnan(self.probabilities[:, 0])
+
+    @property
+    def label_indices(self) -> np.ndarray:
+        """Each true label as the index of its output unit."""
+        return np.searchsorted(self.classes, self.labels)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Predicted labels; -1 for a refused image, so it counts as wrong."""
+        answered = self.answered
+        predicted = np.full(len(self.labels), -1)
+        predicted[answered] = np.asarray(self.classes)[self.probabilities[answered].argmax(axis=1)]
+        return predicted
+
+    def summary(self, threshold: float | None) -> dict:
+        predicted, labels, answered = self.predictions, self.labels, self.answered
+        indices = self.label_indices
+        proba = self.probabilities[answered]
+        result = {
+            "images": len(labels),
+            "refused": len(self.refused),
+            "accuracy": float((predicted == labels).mean()),
+            "recall": {str(c): float((predicted[labels == c] == c).mean())
+                       for c in self.classes if (labels == c).any()},
+            "ece": expected_calibration_error(proba, indices[answered]),
+            "confusion_matrix": confusion_matrix(indices[answered], proba.argmax(axis=1),
+                                                 len(self.classes)).tolist(),
+        }
+        if threshold is not None:
+            sure = proba.max(axis=1) >= threshold
+            result["confidence_threshold"] = threshold
+            result["coverage_at_threshold"] = float(sure.sum() / len(labels))
+            result["accuracy_at_threshold"] = float(
+                (proba[sure].argmax(axis=1) == indices[answered][sure]).mean()) if sure.any() else None
+        return result
+
+
+def read_folder(folder: Path) -> LabelledImages:
+    """The images of `folder` and their labels, from labels.csv or from one subfolder per label."""
+    folder = Path(folder)
+    listing = folder / "labels.csv"
+    if listing.is_file():
+        with open(listing, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or not {"file", "label"} <= set(rows[0]):
+            raise ValueError(f"{listing}: needs the columns 'file' and 'label'")
+        paths = [_locate(folder, row["file"]) for row in rows]
+        labels = [int(row["label"]) for row in rows]
+    else:
+        paths, labels = [], []
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()):
+            for path in sorted(sub.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    paths.append(path)
+                    labels.append(int(sub.name))
+    if not paths:
+        raise ValueError(f"{folder}: no labelled images (expected labels.csv, or subfolders "
+                         "0/ ... 9/ of images)")
+    return LabelledImages(paths, np.asarray(labels))
+
+
+def _locate(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / "images" / name):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"{folder}: labels.csv names {name!r}, which is neither in the folder "
+                     "nor in its images/ subfolder")
+
+
+def evaluate(bundle: Bundle, images: LabelledImages, progress: bool = True) -> Evaluation:
+    """Preprocess every image as the service does and run the bundle's model on them."""
+    model = bundle.model
+    rows = np.zeros((len(images.paths), model.layer_sizes[0]), dtype=np.float32)
+    refused, answered = {}, np.ones(len(images.paths), dtype=bool)
+    for i, path in enumerate(tqdm(images.paths, desc="images", unit="img", disable=not progress,
+                                  file=sys.stderr)):
+        try:
+            rows[i] = bytes_to_mnist(path.read_bytes(), MAX_IMAGE_PIXELS).ravel()
+        except ImageError as e:
+            refused[str(path)] = str(e)
+            answered[i] = False
+    probabilities = model.predict_proba(rows)
+    probabilities[~answered] = np.nan
+    return Evaluation(images.labels, probabilities, model.classes, refused)
+
+
+def print_summary(name: str, bundle: Bundle, summary: dict) -> None:
+    print(f"{name}: model {bundle.name} v{bundle.version}, {summary['images']} images "
+          f"({summary['refused']} refused by the preprocessing)")
+    print(f"accuracy {summary['accuracy']:.4f}   expected calibration error "
+          f"{summary['ece']:.4f} (15 bins)")
+    if "confidence_threshold" in summary:
+        print(f"answering only at confidence >= {summary['confidence_threshold']:.3f}: "
+              f"{summary['coverage_at_threshold']:.1%} answered, "
+              f"{summary['accuracy_at_threshold']:.4f} of them right")
+    print("recall   " + "  ".join(f"{c}: {r:.3f}" for c, r in summary["recall"].items()))
+    print("confusion matrix (rows: true label, columns: predicted)")
+    classes = list(summary["recall"])
+    print("      " + "".join(f"{c:>6}" for c in classes))
+    for c, row in zip(classes, summary["confusion_matrix"]):
+        print(f"{c:>6}" + "".join(f"{v:>6}" for v in row))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.evaluate",
+        description="Evaluate a saved model on a folder of labelled image files, through the "
+                    "service's own preprocessing.")
+    parser.add_argument("folder", type=Path, help="labels.csv (file,label) or subfolders 0/..9/")
+    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")))
+    parser.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"))
+    parser.add_argument("--version", type=int, help="default: the newest version")
+    parser.add_argument("--name", help="the data set's name in the report (default: the folder's)")
+    parser.add_argument("--no-report", action="store_true", help="print only, write nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name = args.name or args.folder.resolve().name
+    try:
+        path = (version_path(args.model_dir, args.model_name, args.version) if args.version
+                else latest_bundle_path(args.model_dir, args.model_name))
+        if path is None:
+            raise BundleError(f"no bundle of model {args.model_name!r} in {args.model_dir}")
+        bundle = load_bundle(path)
+        images = read_folder(args.folder)
+    except (BundleError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    result = evaluate(bundle, images, progress=sys.stderr.isatty())
+    threshold = (bundle.manifest.get("calibration") or {}).get("confidence_threshold")
+    summary = result.summary(threshold)
+    print_summary(name, bundle, summary)
+    if not args.no_report:
+        directory = bundle.path.parent / "reports" / str(bundle.version)
+        answered, indices = result.answered, result.label_indices
+        write_json(directory / f"evaluation-{name}.json",
+                   {"dataset": name, "folder": str(args.folder), "model_name": bundle.name,
+                    "model_version": bundle.version, **summary,
+                    "refused_images": result.refused})
+        plot_evaluation(directory / f"evaluation-{name}.png", summary,
+                        result.probabilities[answered], indices[answered],
+                        title=f"{bundle.name} v{bundle.version} on {name}: accuracy "
+                              f"{summary['accuracy']:.4f}")
+        print(f"report: {directory / f'evaluation-{name}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
