@@ -38,6 +38,7 @@ for name in MAX_CONTENT_LENGTH PROXY_RATE PROXY_BURST PROXY_CONNECTIONS PROXY_RE
     '' | *[!0-9]* | 0) log ERROR "$name=$value must be a positive integer"; exit 2 ;;
   esac
 done
+[ "$PROXY_CONNECTIONS" -lt 65536 ] || { log ERROR "PROXY_CONNECTIONS=$PROXY_CONNECTIONS must be under 65536"; exit 2; }
 case $PROXY_UPSTREAM in
   *[!A-Za-z0-9.:_-]* | *:*:* | :* | *:) log ERROR "PROXY_UPSTREAM=$PROXY_UPSTREAM must be host:port"; exit 2 ;;
   *:*) ;;
