@@ -125,9 +125,12 @@ def upstreams(line: dict) -> list[str]:
     return [part.strip().rsplit(":", 1)[0] for part in line.get("upstream", "").split(",") if part.strip()]
 
 
-def replica_names(project: str) -> dict[str, str]:
-    """Replica address -> container name, for the running replicas."""
-    return {address(c): name(c) for c in containers(project, SERVICE)}
+def cpu_seconds(container: str) -> float | None:
+    """CPU time a container has used so far (cgroup v2's cpu.stat); None where it cannot be read."""
+    result = subprocess.run(["docker", "exec", container, "cat", "/sys/fs/cgroup/cpu.stat"],
+                            capture_output=True, text=True, timeout=60)
+    usage = re.search(r"^usage_usec (\d+)$", result.stdout, re.M)
+    return int(usage.group(1)) / 1e6 if result.returncode == 0 and usage else None
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -431,28 +434,31 @@ def check_slow_clients(args: argparse.Namespace) -> None:
 
 def check_spread(args: argparse.Namespace) -> None:
     prefix = unique("spread")
+    proxy, replicas = containers(args.project, PROXY)[0], containers(args.project, SERVICE)
+    require(len(replicas) >= 2, f"only {len(replicas)} replicas running: run with --scale {SERVICE}=3")
+    cpu_before = {c: cpu_seconds(c) for c in (proxy, *replicas)}
     load = predict_load(args.url, digits_body(), 6, prefix, max_seconds=args.seconds + 30)
-    outcomes = load.run(args.seconds)
-    summary = summarize(outcomes)
+    summary = summarize(load.run(args.seconds))
+    cpu_used = {c: (cpu_seconds(c) or 0) - (before or 0) for c, before in cpu_before.items() if before}
     print(f"load through the proxy: {summary.describe()}")
     require(summary.failed == 0, f"{summary.failed} requests failed")
+    if len(cpu_used) == len(cpu_before):
+        served = sum(cpu_used[c] for c in replicas) / summary.ok * 1e6
+        print(f"CPU time per request: proxy {cpu_used[proxy] / summary.ok * 1e6:.0f} us, replicas "
+              f"{served:.0f} us (containers' cgroup CPU time over the run / requests answered)")
     time.sleep(1)
-    names = replica_names(args.project)
-    require(len(names) >= 2, f"only {len(names)} replicas running: run with --scale {SERVICE}=3")
-    proxy_said = {line["request_id"]: upstreams(line)
-                  for line in json_lines(containers(args.project, PROXY)[0]) if
-                  str(line.get("request_id", "")).startswith(prefix)}
+    proxy_said = {line["request_id"]: upstreams(line) for line in request_lines(proxy, prefix)}
     counts = {}
     mismatched = 0
-    for container in containers(args.project, SERVICE):
+    for container in replicas:
         ip = address(container)
         lines = request_lines(container, prefix)
         counts[name(container)] = len(lines)
         mismatched += sum(proxy_said.get(line["request_id"], [None])[-1] != ip for line in lines)
     answered = sum(counts.values())
-    print("replica              requests  share   (counted in each replica's own log)")
+    print(f"  {'replica':<28} requests  share   (counted in each replica's own log)")
     for replica, count in sorted(counts.items()):
-        print(f"  {replica:<20} {count:7d}  {count / max(answered, 1):6.1%}")
+        print(f"  {replica:<28} {count:8d}  {count / max(answered, 1):6.1%}")
     require(answered == summary.ok, f"replicas logged {answered} requests, {summary.ok} were answered")
     require(mismatched == 0, f"{mismatched} requests logged by another replica than the proxy's log names")
     fair = 1 / len(counts)

