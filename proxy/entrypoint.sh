@@ -13,7 +13,7 @@
 #   PROXY_UPSTREAM         the service's host:port (service:8000)
 #   MAX_CONTENT_LENGTH     largest request body in bytes, as the service's (16777216)
 #   PROXY_RATE             requests per second per client address (100)
-#   PROXY_BURST            requests over that rate let through at once before 429s (200)
+#   PROXY_BURST            requests over that rate let through at once before 429s (200; 0: none)
 #   PROXY_CONNECTIONS      requests at once per client address (64)
 #   PROXY_RESOLVE_SECONDS  how often the service's addresses are looked up (2)
 set -eu
@@ -29,14 +29,17 @@ CONFIG=/tmp/nginx/nginx.conf
 
 log() {  # one JSON line, as nginx's access log and the service's log
   printf '{"time":"%s","level":"%s","logger":"digitnet.proxy","message":"%s"}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$1" "$2"
+    "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$1" "$(printf '%s' "$2" | sed 's/[\\"]/\\&/g')"
 }
 
 for name in MAX_CONTENT_LENGTH PROXY_RATE PROXY_BURST PROXY_CONNECTIONS PROXY_RESOLVE_SECONDS; do
   eval "value=\$$name"
+  least=1
+  [ "$name" = PROXY_BURST ] && least=0  # no burst at all
   case $value in
-    '' | *[!0-9]* | 0) log ERROR "$name=$value must be a positive integer"; exit 2 ;;
+    '' | *[!0-9]*) log ERROR "$name=$value must be a whole number"; exit 2 ;;
   esac
+  [ "$value" -ge "$least" ] || { log ERROR "$name=$value must be at least $least"; exit 2; }
 done
 [ "$PROXY_CONNECTIONS" -lt 65536 ] || { log ERROR "PROXY_CONNECTIONS=$PROXY_CONNECTIONS must be under 65536"; exit 2; }
 case $PROXY_UPSTREAM in

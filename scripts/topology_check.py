@@ -282,7 +282,7 @@ def check_limits(args: argparse.Namespace) -> None:
 
     refused = subprocess.run(["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp",
                               "-e", "PROXY_RATE=fast", image], capture_output=True, text=True, timeout=60)
-    require(refused.returncode == 2 and "PROXY_RATE=fast must be a positive integer" in refused.stdout,
+    require(refused.returncode == 2 and "PROXY_RATE=fast must be a whole number" in refused.stdout,
             f"a bad PROXY_RATE was not refused: exit {refused.returncode}: {refused.stdout}{refused.stderr}")
     print("PROXY_RATE=fast: refused at start with a message naming it (exit 2)")
 
