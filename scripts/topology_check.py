@@ -1,6 +1,6 @@
 """Check the compose topology from outside, as users and operators see it: used by compose-test.sh.
 
-    python scripts/topology_check.py --url http://127.0.0.1:8000 --project NAME CHECK [...]
+    PYTHONPATH=. python scripts/topology_check.py --url http://127.0.0.1:8000 --project NAME CHECK [...]
 
 The stack runs nginx (`proxy`, the only published port) in front of replicas of `service`.
 Every check drives real requests through the published port on 127.0.0.1 and reads what the
@@ -29,6 +29,7 @@ Each check prints what it measured and exits 1 with the reasons on failure. Loop
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -117,7 +118,7 @@ def request_lines(container: str, prefix: str, since: float | None = None) -> li
 def log_seconds(line: dict) -> float:
     """A log line's time ("2026-01-02T03:04:05.678Z", UTC) as a Unix time."""
     seconds, millis = line["time"].rstrip("Z").split(".")
-    return time.mktime(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")) - time.timezone + int(millis) / 1000
+    return calendar.timegm(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000
 
 
 def upstreams(line: dict) -> list[str]:
@@ -126,11 +127,16 @@ def upstreams(line: dict) -> list[str]:
 
 
 def cpu_seconds(container: str) -> float | None:
-    """CPU time a container has used so far (cgroup v2's cpu.stat); None where it cannot be read."""
-    result = subprocess.run(["docker", "exec", container, "cat", "/sys/fs/cgroup/cpu.stat"],
+    """CPU time a container has used so far, from its cgroup (v2: cpu.stat, microseconds; v1:
+    cpuacct.usage, nanoseconds); None where neither can be read."""
+    read = "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage"
+    result = subprocess.run(["docker", "exec", container, "sh", "-c", read],
                             capture_output=True, text=True, timeout=60)
-    usage = re.search(r"^usage_usec (\d+)$", result.stdout, re.M)
-    return int(usage.group(1)) / 1e6 if result.returncode == 0 and usage else None
+    if v2 := re.search(r"^usage_usec (\d+)$", result.stdout, re.M):
+        return int(v2.group(1)) / 1e6
+    if v1 := re.fullmatch(r"(\d+)\n?", result.stdout):
+        return int(v1.group(1)) / 1e9
+    return None
 
 
 # --- requests ------------------------------------------------------------------------------
