@@ -252,7 +252,8 @@ def test_hardening_matches_compose(sources, compose, kind, compose_service):
     spec = pod_specs(sources)[kind]
     assert spec["automountServiceAccountToken"] is False
     assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID,
-                                       "fsGroup": UID, "seccompProfile": {"type": "RuntimeDefault"}}
+                                       "fsGroup": UID, "fsGroupChangePolicy": "OnRootMismatch",
+                                       "seccompProfile": {"type": "RuntimeDefault"}}
     (container,) = spec["containers"]
     assert container["securityContext"] == {"allowPrivilegeEscalation": False,
                                             "readOnlyRootFilesystem": True,
