@@ -65,7 +65,7 @@ bench-serve: install ## requests/s and latency of the service under local load
 reliability: install ## faults, fuzzing and a soak against a real server: a table of what was tried
 	$(PY) -m benchmarks.reliability
 
-up: ## docker: train (one-shot) then serve, in the background
+up: ## docker: train (one-shot), then serve behind the nginx proxy, in the background
 	$(COMPOSE) up --build --detach
 
 down: ## docker: stop the stack (volumes are kept)
@@ -74,7 +74,7 @@ down: ## docker: stop the stack (volumes are kept)
 logs: ## docker: follow the logs
 	$(COMPOSE) logs --follow
 
-compose-test: install ## docker: build, run the stack, predict, retrain, check version 2, tear down
+compose-test: install ## docker: 3 replicas behind the proxy: predict, faults, slow clients, live retrain
 	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh
 
 lint: install ## ruff over the whole tree

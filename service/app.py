@@ -17,7 +17,7 @@ import time
 import uuid
 
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from service import metrics, models, predict, ui, v2
 from service.config import Settings
@@ -80,6 +80,8 @@ def _drain_unread_body(response: Response) -> Response:
                 pass
         except (OSError, ClientDisconnected):
             pass  # the client is gone: nothing to keep alive
+        except RequestEntityTooLarge:
+            pass  # a body of exactly MAX_CONTENT_LENGTH, all read: werkzeug refuses to read past it
     return response
 
 

@@ -24,23 +24,30 @@ class Outcome:
     seconds: float
     status: int | None    # None: no response (connection refused, reset or closed)
     error: str = ""
+    request_id: str = ""  # the X-Request-ID sent (with `request_ids`), to find it in the logs
 
 
 class Load:
-    """`connections` threads sending the same request until stopped, the deadline or the cap."""
+    """`connections` threads sending the same request until stopped, the deadline or the cap.
+
+    With `request_ids`, each request carries its own `X-Request-ID`: `<request_ids>-<thread>-<n>`.
+    """
 
     def __init__(self, url: str, path: str, body: bytes, content_type: str, *, connections: int,
                  max_seconds: float, max_requests: int = 1_000_000,
-                 headers: dict[str, str] | None = None, method: str = "POST") -> None:
+                 headers: dict[str, str] | None = None, method: str = "POST",
+                 request_ids: str = "") -> None:
         parts = urlsplit(url)
         assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "load only on loopback"
         self.host, self.port = parts.hostname, parts.port
         self.method, self.path, self.body = method, path, body or None
         self.headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         self.max_seconds, self.max_requests = max_seconds, max_requests
+        self.request_ids = request_ids
         self.outcomes: list[Outcome] = []  # list.append is atomic: threads share it
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(connections)]
+        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
+                         for i in range(connections)]
 
     def start(self) -> Load:
         self.started = time.monotonic()
@@ -60,24 +67,31 @@ class Load:
         self._stop.wait(seconds)
         return self.stop()
 
-    def _loop(self) -> None:
+    def _loop(self, thread: int) -> None:
         deadline = time.monotonic() + self.max_seconds
         connection = None
+        headers, request_id, sent = self.headers, "", 0
         while (not self._stop.is_set() and time.monotonic() < deadline
                and len(self.outcomes) < self.max_requests):
             if connection is None:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            if self.request_ids:
+                request_id = f"{self.request_ids}-{thread}-{sent}"
+                headers = {**self.headers, "X-Request-ID": request_id}
+            sent += 1
             sent_at = time.monotonic()
             try:
-                connection.request(self.method, self.path, body=self.body, headers=self.headers)
+                connection.request(self.method, self.path, body=self.body, headers=headers)
                 response = connection.getresponse()
                 response.read()
-                outcome = Outcome(sent_at, time.monotonic() - sent_at, response.status)
+                outcome = Outcome(sent_at, time.monotonic() - sent_at, response.status,
+                                  request_id=request_id)
                 if response.will_close:
                     connection.close()
                     connection = None
             except (OSError, http.client.HTTPException) as e:
-                outcome = Outcome(sent_at, time.monotonic() - sent_at, None, type(e).__name__)
+                outcome = Outcome(sent_at, time.monotonic() - sent_at, None, type(e).__name__,
+                                  request_id)
                 connection.close()
                 connection = None
             self.outcomes.append(outcome)

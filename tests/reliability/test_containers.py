@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"  # one multi-stage file: targets "trainer" and "service"
 IMAGES = ("digitnet-service", "digitnet-trainer")
+PROXY_IMAGE = "digitnet-proxy"  # proxy/Dockerfile: nginx, no Python code
 SECRET_NAMES = re.compile(r"TOKEN|SECRET|PASSW|API_KEY|PRIVATE", re.IGNORECASE)
 
 
@@ -69,7 +70,7 @@ def compose_service(name: str) -> str:
     return block.group(1)
 
 
-@pytest.mark.parametrize("service", ["trainer", "service"])
+@pytest.mark.parametrize("service", ["trainer", "service", "proxy"])
 def test_compose_hardens_every_container(service: str):
     block = compose_service(service)
     assert re.search(r"^\s+read_only: true$", block, re.M), "root filesystem not read-only"
@@ -96,7 +97,7 @@ def _unavailable(reason: str) -> None:
 def images() -> tuple[str, ...]:
     if not shutil.which("docker") or docker("info").returncode != 0:
         _unavailable("no Docker engine")
-    missing = [image for image in IMAGES if docker("image", "inspect", image).returncode != 0]
+    missing = [image for image in (*IMAGES, PROXY_IMAGE) if docker("image", "inspect", image).returncode != 0]
     if missing:
         _unavailable(f"images not built ({', '.join(missing)}): run `make up` or `make compose-test`")
     return IMAGES
@@ -116,3 +117,14 @@ def test_image_runs_as_non_root_on_a_read_only_root(images, image):
     assert not [line for line in environment if SECRET_NAMES.search(line.split("=")[0])], environment
     contents = set(rest) - set(environment) - {""}
     assert contents <= {"shared", "service", "trainer"}, contents
+
+
+@pytest.mark.docker
+def test_proxy_image_runs_as_non_root_on_a_read_only_root(images):
+    result = docker("run", "--rm", "--read-only", "--cap-drop", "ALL", "--security-opt",
+                    "no-new-privileges", "--entrypoint", "sh", PROXY_IMAGE, "-c",
+                    "id -u; touch /etc/nginx/x 2>/dev/null && echo writable || echo read-only; env")
+    assert result.returncode == 0, result.stderr
+    uid, root_fs, *environment = result.stdout.split("\n")
+    assert uid == "10001" and root_fs == "read-only"
+    assert not [line for line in environment if SECRET_NAMES.search(line.split("=")[0])], environment

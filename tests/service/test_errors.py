@@ -10,6 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
+from service.config import Settings
 from tests.helpers import encode
 
 ZEROS = [0] * 784
@@ -54,6 +55,13 @@ def test_batch_over_the_maximum_is_413(url):
 def test_body_over_max_content_length_is_413(url):
     response = requests.post(f"{url}/predict", data=b" " * (17 * 1024 * 1024), headers=JSON)
     assert response.status_code == 413 and "MAX_CONTENT_LENGTH" in response.json()["error"]
+
+
+def test_body_of_exactly_max_content_length_is_read(url):
+    """At the limit is within it (as for the proxy in front): answered, not refused, never a 500."""
+    limit = Settings().max_content_length  # the server runs with the default
+    response = requests.post(f"{url}/predict", data=b"\0" * limit, headers={"Content-Type": "image/png"})
+    assert response.status_code == 400 and "not a readable image" in response.json()["error"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",

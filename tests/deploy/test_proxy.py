@@ -1,0 +1,93 @@
+"""The proxy's configuration (proxy/) agrees with the service and the compose file.
+
+Its behaviour is tested for real, in containers, by `make compose-test`
+(scripts/topology_check.py): these checks keep the settings that must match from drifting apart.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.app import REQUEST_ID
+from service.config import Settings
+from tests.reliability.test_containers import dockerfile_stages
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_CONF = (ROOT / "proxy" / "nginx.conf").read_text()
+ENTRYPOINT = (ROOT / "proxy" / "entrypoint.sh").read_text()
+GUNICORN_CONF = (ROOT / "service" / "gunicorn.conf.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def directive(name: str, text: str = NGINX_CONF) -> list[str]:
+    """The arguments of every `name ...;` directive in the nginx configuration."""
+    return [m.group(1).strip() for m in re.finditer(rf"^\s*{name}\s+([^;]*);", text, re.M)]
+
+
+def gunicorn_setting(name: str) -> int:
+    return int(re.search(rf"^{name} = (\d+)", GUNICORN_CONF, re.M).group(1))
+
+
+def test_request_ids_the_proxy_keeps_are_the_ones_the_service_keeps():
+    kept = re.search(r'map \$http_x_request_id \$digitnet_request_id \{\s*"~([^"]+)"', NGINX_CONF)
+    assert kept and kept.group(1) == REQUEST_ID.pattern
+
+
+def test_body_limit_is_the_services(compose):
+    assert directive("client_max_body_size") == ["@MAX_CONTENT_LENGTH@"]
+    default = re.search(r"MAX_CONTENT_LENGTH=\$\{MAX_CONTENT_LENGTH:-(\d+)\}", ENTRYPOINT).group(1)
+    assert int(default) == Settings().max_content_length
+    services = compose["services"]
+    assert (services["proxy"]["environment"]["MAX_CONTENT_LENGTH"]
+            == services["service"]["environment"]["MAX_CONTENT_LENGTH"]
+            == f"${{MAX_CONTENT_LENGTH:-{Settings().max_content_length}}}")
+
+
+def test_only_the_proxy_is_published_on_its_listening_port(compose):
+    published = {name: s["ports"] for name, s in compose["services"].items() if "ports" in s}
+    assert list(published) == ["proxy"]
+    (port,) = published["proxy"]
+    listen = directive("listen")
+    exposed = re.search(r"^EXPOSE (\d+)$", (ROOT / "proxy" / "Dockerfile").read_text(), re.M).group(1)
+    assert port.rsplit(":", 1)[1] == listen[0] == exposed
+
+
+def test_upstream_is_the_service_port(compose):
+    upstream = compose["services"]["proxy"]["environment"]["PROXY_UPSTREAM"]
+    service_port = re.search(r"\bPORT=(\d+)", " ".join(dockerfile_stages()["service"])).group(1)
+    assert upstream == f"service:{service_port}"
+
+
+def test_timeouts_fit_gunicorns():
+    """nginx drops idle upstream connections before gunicorn closes them (else a request sent on
+    one as it closes fails), and waits for an answer longer than gunicorn lets a worker run."""
+    (upstream_idle,) = directive("keepalive_timeout", NGINX_CONF.split("upstream digitnet_service")[1])
+    assert int(upstream_idle.rstrip("s")) < gunicorn_setting("keepalive")
+    (read_timeout,) = directive("proxy_read_timeout")
+    assert int(read_timeout.rstrip("s")) > gunicorn_setting("timeout")
+
+
+def test_every_error_the_proxy_answers_has_a_json_message():
+    (pages,) = directive("error_page")
+    statuses = pages.split()[:-1]
+    messages = re.search(r"map \$status \$digitnet_error \{(.*?)\}", NGINX_CONF, re.S).group(1)
+    with_message = set(re.findall(r"^\s*(\d{3})\s", messages, re.M))
+    assert set(statuses) == with_message
+    assert {"413", "429", "502", "503", "504"} <= with_message
+
+
+def test_predictions_alone_are_retried_after_being_sent():
+    """nginx never resends a POST it has sent, unless `non_idempotent`: only where the request is
+    a pure function of its body (a prediction)."""
+    locations = re.findall(r"location ([^{]*)\{([^}]*)\}", NGINX_CONF)
+    resent = sorted(where.strip() for where, body in locations if "non_idempotent" in body)
+    assert resent == ["= /predict", "~ ^/v2/models/[^/]+(/versions/[^/]+)?/infer$"]
+    assert directive("proxy_next_upstream_tries") == ["2"]
