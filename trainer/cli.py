@@ -19,11 +19,25 @@ from trainer.network import TrainingConfig
 from trainer.progress import EpochProgress
 from trainer.schedules import SCHEDULES
 
+# Augmentation measured to help real handwriting (see README, "Reading real handwriting"): mild
+# affine maps, a smooth elastic field and stroke thickness changes. Stronger distortions
+# (rotations of 15 degrees, shear 0.3, Simard's elastic alpha 34) read MNIST as well but real
+# strokes worse: they teach that a bent 1 is a 7.
+REAL_HANDWRITING = dict(rotation=10.0, scale=0.1, shear=0.15, translate=2.0, elastic_alpha=16.0,
+                        elastic_sigma=5.0, thickness=1.0)
+
 PRESETS: dict[str, dict] = {
-    # >= 98% MNIST test accuracy in well under 90 s on 2 cores (see `make bench-train`).
+    # >= 98.5 % MNIST test accuracy in well under 90 s on 2 cores (see `make bench-quality`);
+    # half of each batch distorted, half as it is.
     "default": dict(hidden=(512, 256), activation="relu", optimizer="adam", learning_rate=1e-3,
-                    batch_size=128, epochs=12, lr_decay=0.85, weight_decay=0.0,
-                    validation_fraction=0.1, patience=0),
+                    batch_size=128, epochs=12, schedule="exponential", lr_decay=0.85,
+                    weight_decay=0.0, dropout=0.0, ema=0.0, validation_fraction=0.1, patience=0,
+                    augment=dict(REAL_HANDWRITING, fraction=0.5)),
+    # >= 99.2 % MNIST test accuracy within 15 minutes on 2 cores (`make train-best`): wider
+    # layers, every batch distorted, a one-cycle schedule and a moving average of the weights.
+    "best": dict(hidden=(1024, 512), activation="relu", optimizer="adam", learning_rate=2e-3,
+                 batch_size=128, epochs=40, schedule="one_cycle", weight_decay=0.0, dropout=0.0,
+                 ema=0.999, validation_fraction=0.1, patience=0, augment=REAL_HANDWRITING),
     # The classic from-scratch article: full-batch gradient descent, 200 epochs.
     "seed": dict(hidden=(128, 32), activation="relu", optimizer="sgd", momentum=0.0,
                  learning_rate=0.03, batch_size=0, epochs=200, validation_fraction=0.0),
@@ -84,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--seed", type=int, default=0, help="seeds initialisation and shuffling")
 
     augment = parser.add_argument_group(
-        "augmentation: random distortions of every training batch (default: the preset's)")
+        "augmentation: random distortions of every training batch (default: the preset's, "
+        "whose amounts are for MNIST's 28x28 digits; other data sets get only these options)")
     for flag, (_, text) in AUGMENT_OPTIONS.items():
         augment.add_argument(flag, type=float, help=text)
     augment.add_argument("--no-augment", action="store_true", help="train on the images as they are")
@@ -112,7 +127,10 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
         given = getattr(args, f.name, None)
         if given is not None and f.name != "augment":
             values[f.name] = given
-    augment = {} if args.no_augment else dict(values.get("augment", {}))
+    # The presets' amounts are in pixels of MNIST's 28x28 digits: other data gets only the
+    # augmentation its options ask for.
+    keep_preset = not args.no_augment and args.dataset == "mnist"
+    augment = dict(values.get("augment", {})) if keep_preset else {}
     for _, (name, _) in AUGMENT_OPTIONS.items():
         if (given := getattr(args, name)) is not None:
             augment[name] = given

@@ -196,6 +196,7 @@ class MLP:
         # The model that is evaluated and saved: the moving average of the parameters when
         # `ema` is on, else the parameters themselves.
         saved_flat, saved = (flat_views(params) if cfg.ema else (params_flat, params))
+        scratch = np.empty_like(params_flat) if cfg.ema else None
         self.model = Model(saved[:n_layers], saved[n_layers:], hidden_activations,
                            input_min, input_max, [int(c) for c in classes])
         x_train = self.model.scale(x_train_raw)
@@ -235,7 +236,9 @@ class MLP:
                     # steps' random weights fade out quickly (as TensorFlow's num_updates does).
                     step = (epoch - 1) * n_batches + b + 1
                     weight = 1 - min(cfg.ema, (1 + step) / (10 + step))
-                    saved_flat += weight * (params_flat - saved_flat)
+                    np.subtract(params_flat, saved_flat, out=scratch)
+                    scratch *= weight
+                    saved_flat += scratch
                 loss_sum += loss * len(idx)
                 correct += int((proba.argmax(axis=1) == y_train[idx]).sum())
                 if on_batch:

@@ -86,3 +86,44 @@ def test_openml_source_offline_exits_1_with_a_clear_message(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "cannot fetch mnist_784 from OpenML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_augmentation_and_regularisation_options_reach_the_manifest(tmp_path: Path) -> None:
+    result = run_trainer("--dataset", "digits", "--hidden", "32", "--epochs", "2",
+                         "--rotation", "12", "--shear", "0.2", "--elastic-alpha", "2",
+                         "--elastic-sigma", "1.5", "--thickness", "0.5", "--dropout", "0.1",
+                         "--schedule", "cosine", "--ema", "0.9", "--model-dir", str(tmp_path),
+                         "--model-name", "aug", "--no-report")
+    assert result.returncode == 0, result.stderr
+    bundle = load_bundle(tmp_path / "aug" / "1.npz")
+    training = bundle.manifest["training"]
+    assert training["augment"] == {"rotation": 12.0, "scale": 0.0, "shear": 0.2, "translate": 0.0,
+                                   "elastic_alpha": 2.0, "elastic_sigma": 1.5, "thickness": 0.5,
+                                   "fraction": 1.0}
+    assert (training["dropout"], training["schedule"], training["ema"]) == (0.1, "cosine", 0.9)
+    assert len(training["epoch_seconds"]) == 2
+    calibration = bundle.manifest["calibration"]
+    assert calibration["temperature"] == bundle.model.temperature > 0
+    assert "test_ece" in bundle.manifest["metrics"]
+
+
+def test_presets_carry_their_augmentation_and_no_augment_turns_it_off() -> None:
+    from trainer.cli import build_parser, config_from_args
+
+    default = config_from_args(build_parser().parse_args([]))
+    assert default.augment.enabled
+    best = config_from_args(build_parser().parse_args(["--preset", "best"]))
+    assert best.augment.enabled and best.epochs > default.epochs
+    plain = config_from_args(build_parser().parse_args(["--no-augment", "--rotation", "5"]))
+    assert plain.augment.rotation == 5 and plain.augment.elastic_alpha == 0  # only what is given
+    assert not config_from_args(build_parser().parse_args(["--no-augment"])).augment.enabled
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scale", "1.5"], "scale < 1"), (["--thickness", "-1"], ">= 0"),
+    (["--dropout", "1"], "dropout"), (["--schedule", "step"], "invalid choice"),
+])
+def test_bad_augmentation_options_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_trainer("--dataset", "digits", "--model-dir", str(tmp_path), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
