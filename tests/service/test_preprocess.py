@@ -162,3 +162,53 @@ def test_truncated_image_is_unreadable():
 def test_unsupported_format_is_unreadable():
     with pytest.raises(UnreadableImage, match="supported"):
         bytes_to_mnist(encode(bar_image(), "TIFF"), MAX_PIXELS)
+
+
+def pen_drawing(pen: int, side: int = 300) -> Image.Image:
+    """A '4' drawn as three straight strokes with a round pen of `pen` px on white paper."""
+    from PIL import ImageDraw
+
+    paper = Image.new("L", (side, side), 255)
+    draw = ImageDraw.Draw(paper)
+    s = side / 300
+    for stroke in ([(170, 60), (80, 180), (200, 180)], [(170, 60), (170, 250)]):
+        draw.line([(x * s, y * s) for x, y in stroke], fill=0, width=pen, joint="curve")
+    return paper
+
+
+@pytest.mark.parametrize("width", [2, 5, 11])
+def test_stroke_width_of_a_bar_is_its_width(width: int):
+    from shared.preprocess import stroke_width
+
+    ink = np.zeros((128, 128), dtype=bool)
+    ink[10:118, 60:60 + width] = True
+    assert stroke_width(ink) == pytest.approx(width, rel=0.15)
+
+
+def test_thin_pen_strokes_are_thickened_to_mnist_width():
+    """A digit drawn with a stylus-thin pen reaches MNIST's stroke width; a thick pen's is kept."""
+    from shared import preprocess
+
+    thin, thick = image_to_mnist(pen_drawing(pen=3)), image_to_mnist(pen_drawing(pen=24))
+    mnist_like = (thick.astype(np.float64).sum(), thin.astype(np.float64).sum())
+    assert mnist_like[1] > 0.7 * mnist_like[0]  # without thickening: about a fifth
+    ink = np.asarray(pen_drawing(pen=3)) < 128
+    digit = preprocess._to_box(preprocess._crop_to_ink(ink.astype(np.float32) * 255), 128)
+    assert preprocess.stroke_width(digit >= 128) < preprocess.MIN_STROKE  # so it was thin
+    thickened = preprocess._normalize_stroke(ink.astype(np.float32)[40:260, 70:210] * 255)
+    assert preprocess.stroke_width(thickened >= 128) >= preprocess.MIN_STROKE
+
+
+def test_mnist_digits_drawn_as_uploads_are_not_thickened(mnist, monkeypatch):
+    from shared import preprocess
+
+    digits, _ = mnist_test_digits(mnist, 40, seed=5)
+    uploads = [encode(drawn_digit(d)) for d in digits]
+    normal = [bytes_to_mnist(data, MAX_PIXELS) for data in uploads]
+    monkeypatch.setattr(preprocess, "MIN_STROKE", 0.0)  # thickening off
+    plain = [bytes_to_mnist(data, MAX_PIXELS) for data in uploads]
+    unchanged = sum(np.array_equal(a, b) for a, b in zip(normal, plain))
+    # Most of MNIST's pens are thick enough; its thinnest quarter gains a shade, no more.
+    assert unchanged >= 24
+    for a, b in zip(normal, plain):
+        assert a.astype(float).sum() <= 1.3 * b.astype(float).sum()
