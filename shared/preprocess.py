@@ -169,13 +169,18 @@ def paper_level(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return top + (bottom - top) * down
 
 
-def center_in_field(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink, scale the longer side to BOX px, centre the mass in a FIELD x FIELD array."""
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The ink's bounding box: pixels at INK_THRESHOLD of the ink level or above. Raises NoInk."""
     mask = ink >= INK_THRESHOLD * 255.0
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         raise NoInk("no ink found: no pixel stands out from the background")
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def center_in_field(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, scale the longer side to BOX px, centre the mass in a FIELD x FIELD array."""
+    crop = crop_to_ink(ink)
     height, width = crop.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
