@@ -203,7 +203,7 @@ class Registry:
         if not on_disk and previous is None:
             return None
         folder.rejected = {v: r for v, r in folder.rejected.items() if on_disk.get(v) == r[0]}
-        problems: dict[str, str] = {}  # problem -> log level
+        problems: dict[str, str] = {}  # problem -> log level; logged with the policy in force
         policy = self._policy(name, folder, directory, policy_key, on_disk, problems)
 
         def usable(version: int) -> bool:
@@ -219,7 +219,7 @@ class Registry:
         folder.loaded = {v: folder.loaded[v] for v in bundles}  # the rest is unloaded
         for problem, level in problems.items():
             if problem not in folder.said:  # once while it lasts, not once per poll
-                getattr(log, level)(problem, extra={"model": name})
+                getattr(log, level)(problem, extra={"model": name, "policy": folder.policy.describe()})
         folder.said = set(problems)
         state = _model_state(name, bundles, policy, on_disk, folder.rejected)
         return previous if state.same_as(previous) else state

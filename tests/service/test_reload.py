@@ -28,7 +28,7 @@ def empty_server(tmp_path: Path):
 
 def save_version(model_dir: Path, trained_mlp) -> str:
     return str(save_new_version(model_dir, "mnist", trained_mlp.model,
-                                {"metrics": {"test_accuracy": 0.97}}).version)
+                                {"metrics": {"test_accuracy": 0.97}}, recipe="mnist").version)
 
 
 def test_versions_appear_swap_and_fail_safely(empty_server, trained_mlp, mnist):
