@@ -1,16 +1,28 @@
-"""Clients for the tests that change a running server's model directory: a loop of requests that
-records every answer's version, waiting for a condition, and which version each worker serves."""
+"""For the tests that change a model directory under a registry or a running server: writing a
+policy file, a loop of requests that records every answer's version, waiting for a condition,
+and which version each worker serves."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 
 DEADLINE_SECONDS = 30
+
+
+def write_policy(models: Path, policy: dict | str, name: str = "mnist") -> None:
+    """`policy.json` of model `name` (a dict, or any text), written whole and then renamed into
+    place, as the README says to."""
+    tmp = models / name / ".policy.json.tmp"
+    tmp.write_text(policy if isinstance(policy, str) else json.dumps(policy))
+    os.replace(tmp, models / name / "policy.json")
 
 
 def wait_for(condition: Callable[[], object], what: str, seconds: float = DEADLINE_SECONDS) -> None:

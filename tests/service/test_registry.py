@@ -4,9 +4,7 @@ served, model by model."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
-import os
 import shutil
 import weakref
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from service.registry import Registry, VersionState
 from shared.bundle import save_new_version
+from tests.service.clients import write_policy
 
 
 class Records(logging.Handler):
@@ -49,14 +48,6 @@ def copy_models(model_dir: Path, tmp_path: Path) -> Path:
 def add_versions(models: Path, bundle, count: int, name: str = "mnist") -> None:
     for _ in range(count):
         save_new_version(models, name, bundle.model, {}, recipe="mnist")
-
-
-def write_policy(models: Path, policy: dict | str, name: str = "mnist") -> None:
-    """Write policy.json the way it should be written: whole, then renamed into place."""
-    text = policy if isinstance(policy, str) else json.dumps(policy)
-    tmp = models / name / ".policy.json.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, models / name / "policy.json")
 
 
 def loaded(registry: Registry, name: str = "mnist") -> list[int]:

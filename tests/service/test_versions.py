@@ -23,7 +23,7 @@ from shared.bundle import list_versions, save_new_version
 from shared.model import Model
 from tests.helpers import mnist_test_digits
 from tests.server import Server, rss_mib
-from tests.service.clients import DEADLINE_SECONDS, ClientLoop, wait_for, workers_serving
+from tests.service.clients import DEADLINE_SECONDS, ClientLoop, wait_for, workers_serving, write_policy
 from tests.service.images import as_person_would_send
 
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers
@@ -36,13 +36,6 @@ def mnist_only(model_dir: Path, tmp_path: Path) -> Path:
     (directory / "mnist").mkdir(parents=True)
     shutil.copy(model_dir / "mnist" / "1.npz", directory / "mnist" / "1.npz")
     return directory
-
-
-def write_policy(models: Path, policy: dict | str, name: str = "mnist") -> None:
-    """policy.json written whole, then renamed into place, as the README says to."""
-    tmp = models / name / ".policy.json.tmp"
-    tmp.write_text(policy if isinstance(policy, str) else json.dumps(policy))
-    os.replace(tmp, models / name / "policy.json")
 
 
 def digit_calls(mnist) -> tuple[dict, dict]:
