@@ -38,7 +38,7 @@ from service.jsonio import parse_json
 from shared.bundle import Bundle
 
 INPUT_NAME = "input"
-DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is MNIST's own
+DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is the images' own
 PLATFORM = "digitnet_numpy"
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")

@@ -309,9 +309,9 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     expected = array_names(n_layers)
     if sorted(arrays) != sorted(expected) or sorted(manifest["arrays"]) != sorted(expected):
         raise fail(f"arrays {sorted(arrays)} do not match the architecture's {expected}")
-    for i in range(n_layers):
-        shapes = {f"weights_{i}": (sizes[i], sizes[i + 1]), f"biases_{i}": (sizes[i + 1],)}
-        for key, shape in shapes.items():
+    weight_names, bias_names = expected[0::2], expected[1::2]
+    for i, (weights, biases) in enumerate(zip(weight_names, bias_names)):
+        for key, shape in ((weights, (sizes[i], sizes[i + 1])), (biases, (sizes[i + 1],))):
             a, recorded = arrays[key], manifest["arrays"][key]
             if a.shape != shape or tuple(recorded["shape"]) != shape:
                 raise fail(f"{key} has shape {a.shape}, the architecture needs {shape}")
@@ -336,8 +336,8 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     if not np.isfinite([input_min, input_max]).all():
         raise fail(f"input scaling {input_min}-{input_max} is not finite")
     model = Model(
-        weights=[arrays[f"weights_{i}"] for i in range(n_layers)],
-        biases=[arrays[f"biases_{i}"] for i in range(n_layers)],
+        weights=[arrays[key] for key in weight_names],
+        biases=[arrays[key] for key in bias_names],
         hidden_activations=hidden,
         input_min=input_min,
         input_max=input_max,
