@@ -32,17 +32,17 @@ $(VENV)/.installed: pyproject.toml requirements/*.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-train: install ## train the default model and save it as the next version in $(MODEL_DIR)/$(MODEL_NAME)
+train: install ## train a model and save it as its next version in $(MODEL_DIR)/<dataset or --model-name>
 	$(PY) -m trainer $(TRAIN_ARGS)
 
 train-best: install ## the best preset: >= 99.2 % on MNIST in under 15 minutes on 2 cores, as the next version
 	$(PY) -m trainer --preset best $(TRAIN_ARGS)
 
-evaluate: install ## the newest model (or MODEL_VERSION=N) on the labelled images in EVAL_DIR, into its report
-	$(PY) -m trainer.evaluate $(EVAL_DIR) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+evaluate: install ## $(MODEL_NAME)'s newest version (or MODEL_VERSION=N) on the labelled images in EVAL_DIR
+	$(PY) -m trainer.evaluate $(EVAL_DIR) --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
 
-serve: install ## serve the newest model on $(HOST):$(PORT), training one first if there is none
-	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer $(TRAIN_ARGS)
+serve: install ## serve every model in $(MODEL_DIR) on $(HOST):$(PORT), training $(MODEL_NAME) first if it has none
+	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer --model-name $(MODEL_NAME) $(TRAIN_ARGS)
 	$(VENV)/bin/gunicorn --config service/gunicorn.conf.py "service.app:create_app()"
 
 test: install ## run every test (unit, integration against gunicorn, browser, full MNIST runs)

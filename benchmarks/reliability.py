@@ -65,7 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="digitnet-reliability-") as scratch_name:
         scratch = Path(scratch_name)
         base = scratch / "base"
-        save_new_version(base, "mnist", mlp.model, {"metrics": {}})
+        save_new_version(base, "mnist", mlp.model, {"metrics": {}}, recipe=mnist.recipe)
 
         def fresh_copy(name: str) -> Path:
             directory = scratch / name

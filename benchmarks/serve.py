@@ -139,7 +139,7 @@ def model_directory(scratch: Path, mnist) -> Path:
         return model_dir.resolve()
     print(f"no bundle in {model_dir / name}: training a small one for the benchmark", flush=True)
     mlp = MLP(TrainingConfig(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
-    save_new_version(scratch, name, mlp.model, {"metrics": {}})
+    save_new_version(scratch, name, mlp.model, {"metrics": {}}, recipe=mnist.recipe)
     return scratch
 
 

@@ -4,11 +4,14 @@ Read in this order:
 
     app.py            create_app(): settings, registry, blueprints, request id and log line
     config.py         the environment variables the app reads
-    registry.py       loaded model versions, the directory watcher, atomic swaps (no HTTP)
-    inference.py      what both protocols share: choosing a version, checking pixels, predicting
+    registry.py       the model repository: every model's loaded versions and labels, the
+                      directory watcher, atomic swaps (no HTTP)
+    policy.py         a model's policy.json: version policy, labels, default (no HTTP)
+    inference.py      what both protocols share: choosing a model and version, checking the
+                      input against the bundle's contract, predicting
     predict.py        POST /predict: JSON, multipart uploads and raw images
     v2.py             the Open Inference Protocol (KServe V2) endpoints
-    models.py         GET /models
+    models.py         GET /models, POST /v2/repository/index
     metrics.py        Prometheus metrics and GET /metrics (multiprocess mode)
     errors.py         every failure as {"error": "..."} with a 4xx status
     jsonio.py         orjson as Flask's JSON provider, and body parsing
@@ -16,5 +19,6 @@ Read in this order:
     ui.py, static/    the drawing page at /
     gunicorn.conf.py  the server: workers, threads, preload, hooks
 
-Images are brought to MNIST form by shared/preprocess.py; the forward pass is shared/model.py.
+Images are brought to each model's form by the recipe its bundle names (shared/recipes.py); the
+forward pass is shared/model.py.
 """

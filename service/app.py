@@ -89,13 +89,15 @@ def _finish_request(response: Response) -> Response:
     seconds = time.perf_counter() - g.start
     response.headers["X-Request-ID"] = g.request_id
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-    metrics.record_request(endpoint, request.method, response.status_code, seconds)
+    model = g.get("model_name")
+    metrics.record_request(endpoint, model or "", request.method, response.status_code, seconds)
     log.info("request", extra={
         "request_id": g.request_id,
         "method": request.method,
         "path": request.path,
         "status": response.status_code,
         "duration_ms": round(seconds * 1000, 3),
+        "model": model,
         "model_version": g.get("model_version"),
         "remote_addr": request.remote_addr,
     })

@@ -1,8 +1,11 @@
 """The service's settings, read once from environment variables.
 
-    MODEL_DIR            directory of bundles, `<MODEL_DIR>/<MODEL_NAME>/<version>.npz` (./models)
-    MODEL_NAME           the model served (mnist)
-    MODEL_POLL_SECONDS   how often each worker looks for new or removed versions (2)
+    MODEL_DIR            the model repository: a folder per model, `<MODEL_DIR>/<model>/<version>.npz`
+                         and optionally `<MODEL_DIR>/<model>/policy.json`; every model is served
+                         (./models)
+    MODEL_NAME           the default model: it answers requests that name none, and the server is
+                         ready once it has a version loaded (mnist)
+    MODEL_POLL_SECONDS   how often each worker looks for new or removed versions and policies (2)
     MAX_CONTENT_LENGTH   largest request body in bytes, larger is a 413 (16777216 = 16 MiB)
     MAX_BATCH            most images in one request, more is a 413 (256)
     MAX_IMAGE_PIXELS     most pixels in one uploaded image, more is a 413 (25000000)

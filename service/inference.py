@@ -1,27 +1,23 @@
-"""What both prediction protocols share: picking the model, checking pixels, running the model.
+"""What both prediction protocols share: picking the model and version, checking the input against
+the bundle's contract, running the model.
 
 `/predict` and the Open Inference Protocol's `/infer` parse different bodies into the same thing,
-a batch of raw MNIST pixels, and answer from the same probabilities. The forward pass itself is
+a batch of raw inputs, and answer from the same probabilities. What a valid input is (how many
+numbers, which image shape, which range) comes from the bundle that answers
+(`shared.bundle.InputSpec`), never from constants here. The forward pass itself is
 `shared.model.Model.predict_proba`: this module only checks what goes in and counts what comes
 out.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-from flask import current_app
+from flask import current_app, g
 
 from service.errors import ApiError
 from service.metrics import record_predictions
-from service.registry import Registry, Snapshot
-from shared.bundle import Bundle
-from shared.preprocess import FIELD
-
-N_PIXELS = FIELD * FIELD
-EXPECTED_SHAPE = f"{N_PIXELS} numbers or {FIELD} rows of {FIELD}"
-VERSION = re.compile(r"^[1-9][0-9]{0,17}$")  # as in bundle file names: no "01", "+1" or "١"
+from service.registry import ModelState, Registry, Snapshot
+from shared.bundle import Bundle, InputSpec
 
 
 def registry() -> Registry:
@@ -36,24 +32,48 @@ def check_batch_size(count: int, what: str) -> None:
                             "(MAX_BATCH)")
 
 
-def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | None = None) -> Bundle:
-    """The bundle a request asks for: the default version unless `version` is given.
+def select_model(snapshot: Snapshot, name: str | None = None) -> ModelState:
+    """The model a request names (the default model when it names none); 404 when unknown."""
+    state = snapshot.models.get(snapshot.default_model if name is None else name)
+    if state is None:
+        if name is None:
+            raise ApiError(503, f"no model loaded: no valid bundle of {snapshot.default_model!r} found "
+                                "yet (train one with `make train`)")
+        served = ", ".join(snapshot.models) or "none"
+        raise ApiError(404, f"unknown model {name!r} (models served: {served})")
+    return state
 
-    404 for an unknown model or version, 503 when nothing is loaded at all.
+
+def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | None = None) -> Bundle:
+    """The bundle a request asks for: model `name` (default: the default model), `version` a
+    version number or a label (default: the model's default, drawn when its policy splits).
+
+    404 for an unknown model, version or label; 503 when the model has no version loaded.
+    Records the model and version on `g` for the request log and metrics.
     """
-    if name is not None and name != snapshot.model_name:
-        raise ApiError(404, f"unknown model {name!r}: this server serves {snapshot.model_name!r}")
-    if not snapshot.bundles:
-        raise ApiError(503, f"no model loaded: no valid bundle of {snapshot.model_name!r} found yet "
-                            "(train one with `make train`)")
-    if version is None:
-        return snapshot.default
-    bundle = snapshot.bundles.get(int(version)) if VERSION.match(version) else None
+    state = select_model(snapshot, name)
+    bundle = state.default() if version is None else state.find(version)
     if bundle is None:
-        loaded = ", ".join(str(v) for v in snapshot.versions)
-        raise ApiError(404, f"model {snapshot.model_name!r} has no version {version!r} "
-                            f"(loaded: {loaded})")
+        if not state.bundles:
+            reasons = "; ".join(f"version {v.version}: {v.reason}" for v in state.versions)
+            raise ApiError(503, f"no model loaded: model {state.name!r} has no valid version "
+                                f"({reasons or 'none on disk'})")
+        raise ApiError(404, f"model {state.name!r} has no version or label {version!r} "
+                            f"loaded ({_loaded(state)}){_why_not(state, version)}")
+    g.model_name, g.model_version = state.name, bundle.version
     return bundle
+
+
+def _loaded(state: ModelState) -> str:
+    labels = ", ".join(f"{label} = {v}" for label, v in sorted(state.labels.items()))
+    versions = ", ".join(str(v) for v in sorted(state.bundles, reverse=True))
+    return f"versions {versions}" + (f"; labels {labels}" if labels else "")
+
+
+def _why_not(state: ModelState, version: str) -> str:
+    """Why a version on disk is not loaded, when it is one."""
+    known = next((v for v in state.versions if str(v.version) == version), None)
+    return f": version {version} is {known.reason}" if known else ""
 
 
 def numeric_array(values: object, what: str, integers_only: bool = False) -> np.ndarray:
@@ -78,15 +98,15 @@ def _describe(array: np.ndarray) -> str:
             "f": "non-integers"}.get(array.dtype.kind, str(array.dtype))
 
 
-def pixel_batch(array: np.ndarray, what: str) -> np.ndarray:
-    """A (n, 784) float32 batch from n images of 784 values or 28x28; checks count and range."""
-    if array.ndim == 2 and array.shape[1] == N_PIXELS:
+def input_batch(array: np.ndarray, what: str, spec: InputSpec) -> np.ndarray:
+    """An (n, size) float32 batch from n examples of `spec.size` numbers, or of its image shape
+    (rows, columns); checks the count, and the values against the model's input range."""
+    if array.ndim == 2 and array.shape[1] == spec.size:
         batch = array
-    elif array.ndim == 3 and array.shape[1:] == (FIELD, FIELD):
-        batch = array.reshape(len(array), N_PIXELS)
+    elif spec.image_shape and array.ndim == 3 and array.shape[1:] == spec.image_shape:
+        batch = array.reshape(len(array), spec.size)
     else:
-        raise ApiError(400, f"{what} has shape {list(array.shape)}: each image must be "
-                            f"{EXPECTED_SHAPE} (shape [n, {N_PIXELS}] or [n, {FIELD}, {FIELD}])")
+        raise ApiError(400, f"{what} has shape {list(array.shape)}: {expected_shape(spec)}")
     if len(batch) == 0:
         raise ApiError(400, f"{what} holds no images")
     check_batch_size(len(batch), what)
@@ -94,10 +114,20 @@ def pixel_batch(array: np.ndarray, what: str) -> np.ndarray:
     if batch.dtype.kind == "f" and not np.isfinite(batch).all():
         raise ApiError(400, f"{what} holds NaN or infinite values")
     low, high = batch.min(), batch.max()
-    if low < 0 or high > 255:
-        raise ApiError(400, f"{what} holds values outside 0-255 (pixel intensities, ink high): "
-                            f"min {low:g}, max {high:g}")
+    bottom, top = spec.value_range
+    if low < bottom or high > top:
+        raise ApiError(400, f"{what} holds values outside {bottom:g}-{top:g} (this model's input "
+                            f"range, ink high): min {low:g}, max {high:g}")
     return batch.astype(np.float32, copy=False)
+
+
+def expected_shape(spec: InputSpec) -> str:
+    """What the model takes, in words: "each image must be 784 numbers or 28 rows of 28 (...)"."""
+    if spec.image_shape is None:
+        return f"each example must be {spec.size} numbers (shape [n, {spec.size}])"
+    rows, columns = spec.image_shape
+    return (f"each image must be {spec.size} numbers or {rows} rows of {columns} "
+            f"(shape [n, {spec.size}] or [n, {rows}, {columns}])")
 
 
 def classify(bundle: Bundle, batch: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -108,5 +138,5 @@ def classify(bundle: Bundle, batch: np.ndarray) -> tuple[np.ndarray, list[int]]:
     proba = bundle.model.predict_proba(batch)
     classes = bundle.model.classes
     labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
-    record_predictions(bundle.version, labels)
+    record_predictions(bundle.name, bundle.version, labels)
     return proba, labels

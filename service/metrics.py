@@ -28,15 +28,18 @@ from prometheus_client import (
 
 from service.registry import Snapshot
 
-REQUESTS = Counter("digitnet_requests", "HTTP requests answered, by endpoint and status.",
-                   ["endpoint", "method", "status"])
-LATENCY = Histogram("digitnet_request_duration_seconds", "Time to answer a request, by endpoint.",
-                    ["endpoint"],
+# "model" is the model that answered ("" for requests no model answered): only names of model
+# folders being served, never a name a client sent, so the series stay bounded.
+REQUESTS = Counter("digitnet_requests", "HTTP requests answered, by endpoint, model and status.",
+                   ["endpoint", "model", "method", "status"])
+LATENCY = Histogram("digitnet_request_duration_seconds", "Time to answer a request, by endpoint "
+                    "and model.", ["endpoint", "model"],
                     buckets=(.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10))
-PREDICTIONS = Counter("digitnet_predictions", "Digits predicted, by model version and label.",
-                      ["model_version", "label"])
+PREDICTIONS = Counter("digitnet_predictions", "Digits predicted, by model, version and label.",
+                      ["model", "model_version", "label"])
 # One series per live worker (pid label): during a swap the workers' versions can be told apart.
-MODEL_VERSION = Gauge("digitnet_model_version", "Model version served by default (0: none).",
+MODEL_VERSION = Gauge("digitnet_model_version", "Model version answering requests that name "
+                      "none (with a split, the one taking most; 0: none).",
                       ["model"], multiprocess_mode="liveall")
 
 # Any other method a client sends is counted as "other": each label value is a series of its own,
@@ -56,31 +59,32 @@ def metrics() -> Response:
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    requests, latency = _request_series(endpoint, method if method in METHODS else "other", status)
+def record_request(endpoint: str, model: str, method: str, status: int, seconds: float) -> None:
+    requests, latency = _request_series(endpoint, model, method if method in METHODS else "other",
+                                        status)
     requests.inc()
     latency.observe(seconds)
 
 
-def record_predictions(model_version: int, labels: list[int]) -> None:
+def record_predictions(model: str, model_version: int, labels: list[int]) -> None:
     """Count a batch's labels with one increment per distinct label, not one per image."""
     for label, count in collections.Counter(labels).items():
-        _prediction_series(model_version, label).inc(count)
+        _prediction_series(model, model_version, label).inc(count)
 
 
 # The labelled series are looked up once: `labels()` takes a lock and builds its key on every
-# call, a noticeable part of a small request's cost. Endpoints (the app's routes), methods and
-# statuses are bounded sets, as are a model's versions and labels.
+# call, a noticeable part of a small request's cost. Endpoints (the app's routes), models,
+# methods and statuses are bounded sets, as are a model's versions and labels.
 @functools.cache
-def _request_series(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
-    return REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint)
+def _request_series(endpoint: str, model: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(endpoint, model, method, str(status)), LATENCY.labels(endpoint, model)
 
 
 @functools.cache
-def _prediction_series(model_version: int, label: int) -> Counter:
-    return PREDICTIONS.labels(str(model_version), str(label))
+def _prediction_series(model: str, model_version: int, label: int) -> Counter:
+    return PREDICTIONS.labels(model, str(model_version), str(label))
 
 
 def record_snapshot(snapshot: Snapshot) -> None:
-    default = snapshot.default
-    MODEL_VERSION.labels(snapshot.model_name).set(default.version if default else 0)
+    for name, state in snapshot.models.items():
+        MODEL_VERSION.labels(name).set(state.default_version or 0)

@@ -1,14 +1,24 @@
-"""`GET /models`: which versions are loaded, which one answers by default, and how good each is.
+"""The model repository as clients see it: what is served, by which contract, and why not.
 
-The metrics are the ones the trainer wrote into each bundle's manifest (test accuracy, loss...),
-so choosing a version to address through /v2/models/{name}/versions/{v} needs no other tool.
+    GET  /models                 every model: its contract, policy, labels and loaded versions
+    GET  /models/{name}          one of them
+    POST /v2/repository/index    Triton's model repository index: every model and version found,
+                                 READY or UNAVAILABLE with the reason
+
+A model's entry carries its input contract (shape, image shape, range, image recipe) and classes
+from the bundle of its default version, so a client knows what to send without another tool, and
+each loaded version's metrics from its manifest (test accuracy, loss...), to choose a version to
+address through /v2/models/{name}/versions/{v}.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
-from service.inference import registry
+from service.errors import ApiError
+from service.inference import registry, select_model
+from service.jsonio import parse_json
+from service.registry import ModelState
 
 bp = Blueprint("models", __name__)
 
@@ -16,15 +26,45 @@ bp = Blueprint("models", __name__)
 @bp.get("/models")
 def models():
     snapshot = registry().snapshot
-    default = snapshot.default
+    return {"default_model": snapshot.default_model,
+            "models": [describe(state) for _, state in sorted(snapshot.models.items())]}
+
+
+@bp.get("/models/<name>")
+def model(name: str):
+    return describe(select_model(registry().snapshot, name))
+
+
+def describe(state: ModelState) -> dict:
+    default = state.default_version
+    contract = state.bundles[default] if default is not None else None
     return {
-        "model_name": snapshot.model_name,
-        "default_version": str(default.version) if default else None,
+        "model_name": state.name,
+        "default_version": str(default) if default is not None else None,
+        "labels": {label: str(v) for label, v in sorted(state.labels.items())},
+        "policy": state.policy.describe(),
+        "input": contract.input.describe() if contract else None,
+        "classes": contract.model.classes if contract else None,
         "versions": [{
             "version": str(version),
-            "default": bundle is default,
+            "default": version == default,
+            "labels": sorted(label for label, v in state.labels.items() if v == version),
             "created_at": bundle.manifest.get("created_at"),
             "layer_sizes": bundle.model.layer_sizes,
             "metrics": bundle.manifest.get("metrics", {}),
-        } for version, bundle in sorted(snapshot.bundles.items(), reverse=True)],
+        } for version, bundle in sorted(state.bundles.items(), reverse=True)],
     }
+
+
+@bp.post("/v2/repository/index")
+def repository_index():
+    """`{"ready": true}` lists only the versions ready for inference; an empty body is `{}`."""
+    data = request.get_data()
+    body = parse_json(data) if data.strip() else {}
+    if not isinstance(body, dict) or not isinstance(body.get("ready", False), bool):
+        raise ApiError(400, 'the request body must be a JSON object, optionally {"ready": true|false}')
+    only_ready = body.get("ready", False)
+    return [{"name": state.name, "version": str(v.version),
+             "state": "READY" if v.ready else "UNAVAILABLE", "reason": v.reason}
+            for _, state in sorted(registry().snapshot.models.items())
+            for v in state.versions if v.ready or not only_ready]

@@ -1,35 +1,42 @@
-"""`POST /predict`: three ways to send digits, one answer.
+"""`POST /predict`: three ways to send digits, one answer, from any model served.
 
-- JSON `{"instances": [image, ...], "top_k": 3}`, an image being 784 numbers or 28 rows of 28,
-  raw pixel intensities 0-255 with ink high, as in MNIST (the model applies its own scaling);
+- JSON `{"instances": [image, ...], "top_k": 3}`, an image being the model's input as numbers:
+  flat, or rows of its image shape (784 numbers or 28 rows of 28 for MNIST models, 64 or 8 rows
+  of 8 for the 8x8 digits model), raw values in the model's range with ink high (the model
+  applies its own scaling);
 - `multipart/form-data` with one or more `file` fields holding images;
 - a raw image body with `Content-Type: image/png` (or jpeg, gif, bmp, webp).
 
-Images go through `shared.preprocess` (the MNIST recipe) first. The answer is
-`{"model_name", "model_version", "confidence_threshold",
-  "predictions": [{"label", "confidence", "probabilities", "top_k"}, ...]}`,
-one prediction per image, in order. `confidence` is the calibrated probability of the label;
-below the model's `confidence_threshold` (chosen on held-out data so that answers above it are
-99.5 % right) a client should treat the answer as a guess. `?top_k=N` works for every way in;
-`?return_input=1` adds the 28x28 array the model saw to each prediction.
+The model is `/predict/<model>` or `?model=`, else MODEL_NAME; `?version=` picks a version
+number or a label, else the model's default answers. Images go through the recipe the model's
+bundle names (shared/recipes.py) first. The answer is `{"model_name", "model_version",
+"confidence_threshold", "predictions": [{"label", "confidence", "probabilities", "top_k"}, ...]}`,
+one prediction per image, in order, `model_version` being the version that answered.
+`confidence` is the calibrated probability of the label; below the model's
+`confidence_threshold` (chosen on held-out data so that answers above it were 99.5 % right) a
+client should treat the answer as a guess. `?top_k=N` works for every way in;
+`?return_input=1` adds the input the model saw (in its image shape) to each prediction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, request
 
 from service.errors import ApiError
 from service.inference import (
     check_batch_size,
     classify,
+    input_batch,
     numeric_array,
-    pixel_batch,
     registry,
     select_bundle,
 )
 from service.jsonio import parse_json
-from shared.preprocess import FIELD, ImageError, ImageTooLarge, bytes_to_mnist
+from shared.bundle import Bundle
+from shared.preprocess import ImageError, ImageTooLarge
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 DEFAULT_TOP_K = 3
@@ -38,23 +45,26 @@ bp = Blueprint("predict", __name__)
 
 
 @bp.post("/predict")
-def predict():
-    bundle = select_bundle(registry().snapshot)  # first: no model is a 503 whatever the body
-    g.model_version = bundle.version
+@bp.post("/predict/<name>")
+def predict(name: str | None = None):
+    # First: an unknown model is a 404 and no model a 503, whatever the body.
+    bundle = select_bundle(registry().snapshot, _named_once(name, request.args.get("model")),
+                           request.args.get("version"))
+    spec = bundle.input
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         raw = numeric_array(body["instances"], "instances")
-        batch = pixel_batch(raw, "instances")
+        batch = input_batch(raw, "instances", spec)
         if "top_k" in body:  # the body's wins over the query's
             top_k = _top_k(body["top_k"], n_classes)
     elif mimetype == "multipart/form-data":
-        raw = _images(_uploaded_files())
+        raw = _images(bundle, _uploaded_files)
         batch = raw.astype(np.float32)
     elif mimetype in IMAGE_TYPES:
-        raw = _images([("image", request.get_data())])
+        raw = _images(bundle, lambda: [("image", request.get_data())])
         batch = raw.astype(np.float32)
     else:
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
@@ -75,7 +85,7 @@ def predict():
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
         }
         if return_input:
-            prediction["input"] = raw[i].reshape(FIELD, FIELD).tolist()
+            prediction["input"] = raw[i].reshape(spec.image_shape or -1).tolist()
         predictions.append(prediction)
     return {"model_name": bundle.name, "model_version": str(bundle.version),
             "confidence_threshold": bundle.confidence_threshold, "predictions": predictions}
@@ -97,18 +107,29 @@ def _uploaded_files() -> list[tuple[str, bytes]]:
     return [(f"file {i + 1} ({f.filename!r})", f.read()) for i, f in enumerate(files)]
 
 
-def _images(named: list[tuple[str, bytes]]) -> np.ndarray:
-    """Decode and preprocess each image into one (n, 784) uint8 batch; errors name the image."""
+def _named_once(in_path: str | None, in_query: str | None) -> str | None:
+    if in_path is not None and in_query is not None and in_path != in_query:
+        raise ApiError(400, f"two models named: {in_path!r} in the path, {in_query!r} in ?model=")
+    return in_path if in_path is not None else in_query
+
+
+def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> np.ndarray:
+    """Each image read by `read()` through the model's recipe, as one (n, size) batch; errors
+    name the image. A model without a recipe takes no images: 415 before the body is read."""
+    recipe = bundle.input.recipe
+    if recipe is None:
+        raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
+                            "recipe): send its input as JSON numbers")
     max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
-    digits = []
-    for name, data in named:
+    inputs = []
+    for name, data in read():
         try:
-            digits.append(bytes_to_mnist(data, max_pixels))
+            inputs.append(recipe.from_bytes(data, max_pixels))
         except ImageTooLarge as e:
             raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
         except ImageError as e:
             raise ApiError(400, f"{name}: {e}") from None
-    return np.stack(digits).reshape(len(digits), FIELD * FIELD)
+    return np.stack(inputs).reshape(len(inputs), bundle.input.size)
 
 
 def _top_k(value: object, n_classes: int) -> int:

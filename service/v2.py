@@ -6,11 +6,17 @@
     GET  /v2/models/{name}[/versions/{v}]/ready       model readiness
     POST /v2/models/{name}[/versions/{v}]/infer       inference
 
-The model has one input, "input": shape [-1, 784] (or [-1, 28, 28]), datatype FP32 or UINT8,
-raw pixels 0-255 with ink high, flat (row-major) or nested data. It has three outputs:
-"probabilities" [-1, 10] FP32, "label" [-1] INT64 and "confidence" [-1] FP32 (the calibrated
-probability of the label); a request's "outputs" list picks some. The
-request's "id" is echoed. Failures are `{"error": "..."}` with 400, 404 (or 503: no model yet).
+Every model served has these paths; {v} is a version number or a label (service/policy.py), and
+without it the model's default version answers. Each model has one input, "input", of the shape
+its bundle declares ([-1, 784] for MNIST models, [-1, 64] for the 8x8 digits model; a request
+may also send [n, rows, columns] of its image shape), datatype FP32 or UINT8, raw values in the
+model's range with ink high, flat (row-major) or nested data. It has three outputs:
+"probabilities" [-1, classes] FP32, "label" [-1] INT64 and "confidence" [-1] FP32 (the
+calibrated probability of the label); a request's "outputs" list picks some. The request's "id"
+is echoed, and "model_version" is the version that answered. Failures are `{"error": "..."}`
+with 400, 404 (or 503: no version loaded).
+
+The server is ready when the default model (MODEL_NAME) has a version loaded.
 """
 
 from __future__ import annotations
@@ -18,23 +24,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from flask import Blueprint, g, request
+from flask import Blueprint, request
 
 import shared
 from service.errors import ApiError
 from service.inference import (
-    N_PIXELS,
     classify,
+    input_batch,
     numeric_array,
-    pixel_batch,
     registry,
     select_bundle,
 )
 from service.jsonio import parse_json
+from shared.bundle import Bundle
 
 INPUT_NAME = "input"
 OUTPUTS = ("probabilities", "label", "confidence")
-DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is MNIST's own
+DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is the images' own
 PLATFORM = "digitnet_numpy"
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -54,8 +60,8 @@ def live():
 @bp.get("/health/ready")
 def ready():
     snapshot = registry().snapshot
-    if not snapshot.bundles:
-        return {"ready": False, "error": f"no valid bundle of model {snapshot.model_name!r} "
+    if snapshot.default is None or not snapshot.default.bundles:
+        return {"ready": False, "error": f"no valid bundle of model {snapshot.default_model!r} "
                                          f"in {registry().model_dir}"}, 503
     return {"ready": True}
 
@@ -66,11 +72,12 @@ def model_metadata(name: str, version: str | None = None):
     snapshot = registry().snapshot
     bundle = select_bundle(snapshot, name, version)
     n_classes = len(bundle.model.classes)
+    loaded = sorted(snapshot.models[name].bundles, reverse=True) if version is None else [bundle.version]
     return {
         "name": bundle.name,
-        "versions": [str(v) for v in snapshot.versions] if version is None else [version],
+        "versions": [str(v) for v in loaded],
         "platform": PLATFORM,
-        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, N_PIXELS]}],
+        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, bundle.input.size]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
                     {"name": "label", "datatype": "INT64", "shape": [-1]},
                     {"name": "confidence", "datatype": "FP32", "shape": [-1]}],
@@ -88,11 +95,10 @@ def model_ready(name: str, version: str | None = None):
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None):
     bundle = select_bundle(registry().snapshot, name, version)
-    g.model_version = bundle.version
     body = _json_object()
     tensor = _single_input(body.get("inputs"))
     wanted = _requested_outputs(body.get("outputs"))
-    proba, labels = classify(bundle, _input_batch(tensor))
+    proba, labels = classify(bundle, _input_batch(tensor, bundle))
     # NumPy arrays as they are: the JSON provider (orjson) writes them without Python lists.
     outputs = {
         "probabilities": {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape),
@@ -130,7 +136,7 @@ def _single_input(inputs: object) -> dict:
     return tensor
 
 
-def _input_batch(tensor: dict) -> np.ndarray:
+def _input_batch(tensor: dict, bundle: Bundle) -> np.ndarray:
     shape, datatype = tensor["shape"], tensor["datatype"]
     if datatype not in DATATYPES:
         raise ApiError(400, f"datatype {datatype!r} is not supported: use {' or '.join(DATATYPES)}")
@@ -141,7 +147,7 @@ def _input_batch(tensor: dict) -> np.ndarray:
                          integers_only=datatype == "UINT8")
     if data.size != math.prod(shape):
         raise ApiError(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
-    return pixel_batch(data.reshape(shape), f"input {INPUT_NAME!r}")
+    return input_batch(data.reshape(shape), f"input {INPUT_NAME!r}", bundle.input)
 
 
 def _requested_outputs(requested: object) -> list[str]:

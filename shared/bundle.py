@@ -9,10 +9,20 @@ Inside the file (a plain NumPy `.npz`, readable with `np.load(path, allow_pickle
     weights_0, biases_0, weights_1, biases_1, ...   float32 arrays, one pair per layer
     manifest                                        uint8 array: UTF-8 JSON (see README)
 
-The manifest records the format version, architecture, input scaling, classes, training
-configuration, metrics, data checksums and a SHA-256 of every array. Writing is atomic and never
-replaces an existing version; loading verifies everything and raises `BundleError` naming the
-problem, so a bundle that loads is a bundle that is whole.
+The manifest records the format version, architecture, classes, training configuration,
+metrics, data checksums, a SHA-256 of every array, and the model's input contract: what a client
+sends (shape, image shape, value range), how the model scales it, and which image recipe
+(shared/recipes.py) turns an upload into it. The service serves each bundle by that contract alone.
+
+One verification (`verify_bundle`) guards both ends: the writer runs it on exactly the arrays and
+manifest bytes it is about to write, before anything is linked into place, and the reader runs it
+on what it read. A bundle the reader would refuse is never written. Writing is atomic and never
+replaces an existing version; a failed check raises `BundleError` naming the file and the problem,
+so a bundle that loads is a bundle that is whole.
+
+Format 2 added the input contract (`range`, `preprocessing`). Format 1 bundles, written before it,
+still load: every one came from this trainer, so their image shape says which recipe made their
+data (28x28: mnist, 8x8: optdigits) and its range is theirs.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +44,11 @@ import numpy as np
 
 from shared.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from shared.model import Model
+from shared.recipes import RECIPES, Recipe
 
 FORMAT_NAME = "digitnet-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # what this code writes
+READABLE_FORMATS = (1, 2)   # what it loads
 MANIFEST_KEY = "manifest"
 VERSION_FILE = re.compile(r"^([1-9][0-9]{0,17})\.npz$")  # only integers are versions
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # never a path
@@ -47,10 +60,34 @@ class BundleError(Exception):
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """A model's input as its manifest states it: what a client sends, and how an upload becomes it.
+
+    Clients send `size` numbers per example, raw (the model applies its own scaling), within
+    `value_range`, ink high; laid out as `image_shape` (rows, columns, row-major) when the input
+    is an image. `recipe` turns an uploaded image into such an array; None means the model takes
+    no uploads, only numbers.
+    """
+
+    size: int
+    image_shape: tuple[int, int] | None
+    value_range: tuple[float, float]
+    recipe: Recipe | None
+
+    def describe(self) -> dict[str, Any]:
+        """The contract as clients read it in /models (JSON types only)."""
+        return {"shape": [self.size],
+                "image_shape": list(self.image_shape) if self.image_shape else None,
+                "range": list(self.value_range),
+                "preprocessing": self.recipe.describe() if self.recipe else None}
+
+
+@dataclass(frozen=True)
 class Bundle:
     model: Model
     manifest: dict[str, Any]
     path: Path
+    input: InputSpec
 
     @property
     def name(self) -> str:
@@ -70,15 +107,34 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _array_names(n_layers: int) -> list[str]:
+def array_names(n_layers: int) -> list[str]:
+    """The arrays of a network of `n_layers` layers, in order: weights_0, biases_0, weights_1, ..."""
     return [f"{kind}_{i}" for i in range(n_layers) for kind in ("weights", "biases")]
 
 
+def model_arrays(model: Model) -> dict[str, np.ndarray]:
+    """The arrays a bundle stores for `model`, by name. Always float32, the format's dtype: a
+    float64 network (the gradient check trains one) is stored rounded, and a weight beyond
+    float32's range becomes inf, which verification then refuses."""
+    parameters = [a for pair in zip(model.weights, model.biases) for a in pair]
+    with np.errstate(over="ignore"):
+        return {name: np.asarray(a, dtype=np.float32)
+                for name, a in zip(array_names(len(model.weights)), parameters)}
+
+
 def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
-                   image_shape: tuple[int, int] | None = None) -> dict[str, Any]:
+                   image_shape: tuple[int, int] | None = None,
+                   recipe: str | None = None) -> dict[str, Any]:
     """The manifest for `model`; `extra` adds the trainer's sections (training, metrics, data).
-    `image_shape` (rows, columns) says how the flat input was laid out as an image."""
-    arrays = _model_arrays(model)
+
+    `recipe` names how uploads become the model's input (shared/recipes.py); its image shape
+    and value range become the input's. Without one, `image_shape` (rows, columns) says how the
+    flat input is laid out as an image, if it is one, and the input range is the scaling's.
+    """
+    arrays = model_arrays(model)
+    known = RECIPES.get(recipe) if recipe else None
+    if known and image_shape is None:
+        image_shape = known.image_shape
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -93,7 +149,10 @@ def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
         "input": {
             "shape": [model.layer_sizes[0]],
             "image_shape": list(image_shape) if image_shape else None,
+            "range": list(known.value_range) if known else [model.input_min, model.input_max],
             "scaling": {"method": "min-max", "min": model.input_min, "max": model.input_max},
+            # An unknown name is kept as given: verification refuses it with the reason.
+            "preprocessing": known.describe() if known else {"recipe": recipe} if recipe else None,
         },
         "classes": model.classes,
         "numpy_version": np.__version__,
@@ -105,28 +164,27 @@ def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
     }
 
 
-def _model_arrays(model: Model) -> dict[str, np.ndarray]:
-    pairs = zip(model.weights, model.biases)
-    return {key: a for i, (w, b) in enumerate(pairs)
-            for key, a in ((f"weights_{i}", w), (f"biases_{i}", b))}
-
-
 def write_bundle(path: Path, model: Model, manifest: dict[str, Any], *,
-                 overwrite: bool = False) -> Path:
-    """Write atomically: a temp file in the same directory, fsync, then link or rename into place.
+                 overwrite: bool = False) -> Bundle:
+    """Verify, then write atomically: a temp file in the same directory, fsync, then link or
+    rename into place. Returns the bundle as written (float32, as any reader will load it).
 
-    A crash at any point leaves either no file at `path` or the whole bundle, never a part. With
+    The arrays and manifest bytes are verified exactly as `load_bundle` will verify them, before
+    anything is written: what the reader would refuse raises BundleError and leaves no file. A
+    crash at any point leaves either no file at `path` or the whole bundle, never a part. With
     `overwrite=False` an existing file is never replaced (raises FileExistsError), so two trainers
     cannot both claim one version.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     manifest_bytes = np.frombuffer(json.dumps(manifest, indent=1).encode(), dtype=np.uint8)
+    arrays = {**model_arrays(model), MANIFEST_KEY: manifest_bytes}
+    bundle = verify_bundle(path, arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
     # The temp name does not match VERSION_FILE, so a watcher never picks up a half-written file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **_model_arrays(model), **{MANIFEST_KEY: manifest_bytes})
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         if overwrite:
@@ -137,7 +195,7 @@ def write_bundle(path: Path, model: Model, manifest: dict[str, Any], *,
         if os.path.exists(tmp):
             os.unlink(tmp)
     _fsync_dir(path.parent)
-    return path
+    return bundle
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -155,6 +213,15 @@ def list_versions(model_dir: Path, name: str) -> list[int]:
         return []
     found = (VERSION_FILE.match(p.name) for p in directory.iterdir())
     return sorted(int(m.group(1)) for m in found if m)
+
+
+def list_models(model_dir: Path) -> list[str]:
+    """The model folders in `model_dir` (names a model may have), sorted. Raises OSError when
+    the directory cannot be read; a missing directory holds no models."""
+    if not Path(model_dir).is_dir():
+        return []
+    return sorted(entry.name for entry in os.scandir(model_dir)
+                  if MODEL_NAME.match(entry.name) and entry.is_dir())
 
 
 def version_path(model_dir: Path, name: str, version: int) -> Path:
@@ -176,18 +243,17 @@ def remove_stale_partials(directory: Path, older_than_seconds: float = STALE_PAR
 
 
 def save_new_version(model_dir: Path, name: str, model: Model, extra: dict[str, Any],
-                     image_shape: tuple[int, int] | None = None) -> Bundle:
+                     image_shape: tuple[int, int] | None = None,
+                     recipe: str | None = None) -> Bundle:
     """Save `model` as the next version of `name` (one above the highest present)."""
     remove_stale_partials(version_path(model_dir, name, 1).parent)
     for _ in range(100):  # bounded: another trainer may take the version we picked
         version = max(list_versions(model_dir, name), default=0) + 1
-        manifest = build_manifest(model, name, version, extra, image_shape)
-        path = version_path(model_dir, name, version)
+        manifest = build_manifest(model, name, version, extra, image_shape, recipe)
         try:
-            write_bundle(path, model, manifest)
+            return write_bundle(version_path(model_dir, name, version), model, manifest)
         except FileExistsError:
             continue
-        return Bundle(model, manifest, path)
     raise BundleError(f"could not claim a new version in {Path(model_dir) / name}")
 
 
@@ -204,6 +270,12 @@ def load_bundle(path: Path) -> Bundle:
     except Exception as e:  # a corrupt zip can raise almost anything (zlib, struct, ...)
         # allow_pickle=False turns a pickled object into a ValueError: it is refused, not run.
         raise BundleError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from e
+    return verify_bundle(path, arrays)
+
+
+def verify_bundle(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
+    """The bundle that `arrays` (every array of the file, the manifest's bytes included) make at
+    `path`, or BundleError saying what is wrong. The writer's check and the reader's, one code."""
     try:
         return _verify(path, arrays)
     except BundleError:
@@ -218,12 +290,13 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
 
     if MANIFEST_KEY not in arrays:
         raise fail("no manifest array")
-    manifest = json.loads(arrays.pop(MANIFEST_KEY).tobytes().decode("utf-8"))
+    manifest = json.loads(arrays[MANIFEST_KEY].tobytes().decode("utf-8"))
+    arrays = {key: a for key, a in arrays.items() if key != MANIFEST_KEY}
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise fail(f"not a {FORMAT_NAME} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise fail(f"format version {manifest.get('format_version')!r} is not supported "
-                   f"(this code reads version {FORMAT_VERSION})")
+                   f"(this code reads versions {', '.join(map(str, READABLE_FORMATS))})")
     match = VERSION_FILE.match(path.name)
     if match and int(match.group(1)) != manifest["model_version"]:
         raise fail(f"file name says version {match.group(1)}, "
@@ -240,12 +313,12 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     if arch["output"] not in ACTIVATIONS:
         raise fail(f"unknown output activation {arch['output']!r}")
 
-    expected = _array_names(n_layers)
+    expected = array_names(n_layers)
     if sorted(arrays) != sorted(expected) or sorted(manifest["arrays"]) != sorted(expected):
         raise fail(f"arrays {sorted(arrays)} do not match the architecture's {expected}")
-    for i in range(n_layers):
-        shapes = {f"weights_{i}": (sizes[i], sizes[i + 1]), f"biases_{i}": (sizes[i + 1],)}
-        for key, shape in shapes.items():
+    weight_names, bias_names = expected[0::2], expected[1::2]
+    for i, (weights, biases) in enumerate(zip(weight_names, bias_names)):
+        for key, shape in ((weights, (sizes[i], sizes[i + 1])), (biases, (sizes[i + 1],))):
             a, recorded = arrays[key], manifest["arrays"][key]
             if a.shape != shape or tuple(recorded["shape"]) != shape:
                 raise fail(f"{key} has shape {a.shape}, the architecture needs {shape}")
@@ -262,18 +335,64 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     temperature = float(manifest.get("calibration", {}).get("temperature", 1.0))
     if not 0 < temperature < float("inf"):
         raise fail(f"calibration temperature {temperature!r} must be a positive number")
-    scaling = manifest["input"]["scaling"]
+    if not all(type(c) is int for c in classes) or len(set(classes)) != len(classes):
+        raise fail(f"classes must be distinct integers, got {classes}")
+    section = manifest["input"]
+    if manifest["format_version"] == 1:
+        section = _format_1_input(section)
+    spec = _input_spec(section, sizes[0], fail)
+    scaling = section["scaling"]
+    input_min, input_max = float(scaling["min"]), float(scaling["max"])
+    if not np.isfinite([input_min, input_max]).all():
+        raise fail(f"input scaling {input_min}-{input_max} is not finite")
     model = Model(
-        weights=[arrays[f"weights_{i}"] for i in range(n_layers)],
-        biases=[arrays[f"biases_{i}"] for i in range(n_layers)],
+        weights=[arrays[key] for key in weight_names],
+        biases=[arrays[key] for key in bias_names],
         hidden_activations=hidden,
-        input_min=float(scaling["min"]),
-        input_max=float(scaling["max"]),
+        input_min=input_min,
+        input_max=input_max,
         classes=classes,
         output_activation=arch["output"],
         temperature=temperature,
     )
-    return Bundle(model, manifest, path)
+    return Bundle(model, manifest, path, spec)
+
+
+def _input_spec(section: dict[str, Any], size: int, fail: Callable[[str], BundleError]) -> InputSpec:
+    """The input contract, checked against the first layer and the recipe it names."""
+    if [int(d) for d in section["shape"]] != [size]:
+        raise fail(f"input shape {section['shape']} does not match the first layer's {size} inputs")
+    image_shape = section["image_shape"]
+    if image_shape is not None:
+        image_shape = tuple(int(d) for d in image_shape)
+        if len(image_shape) != 2 or min(image_shape) < 1 or image_shape[0] * image_shape[1] != size:
+            raise fail(f"input image_shape {list(image_shape)} does not lay out {size} inputs")
+    low, high = (float(v) for v in section["range"])
+    if not (np.isfinite([low, high]).all() and low < high):
+        raise fail(f"input range {section['range']} is not a finite interval")
+    recipe = None
+    if (preprocessing := section["preprocessing"]) is not None:
+        recipe = RECIPES.get(preprocessing["recipe"])
+        if recipe is None:
+            raise fail(f"unknown preprocessing recipe {preprocessing['recipe']!r} "
+                       f"(this code knows {', '.join(RECIPES)})")
+        if recipe.image_shape != image_shape or recipe.value_range != (low, high):
+            raise fail(f"recipe {recipe.name!r} makes {list(recipe.image_shape)} images of values "
+                       f"{recipe.value_range[0]:g}-{recipe.value_range[1]:g}; the input is "
+                       f"{list(image_shape) if image_shape else None} of {low:g}-{high:g}")
+    return InputSpec(size, image_shape, (low, high), recipe)
+
+
+def _format_1_input(section: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 input section completed: its image shape names the recipe that made its data
+    (every format-1 bundle came from this trainer, on MNIST or on scikit-learn's digits), and
+    the recipe's range is its range. Other shapes take numbers only, in the scaling's range."""
+    shape = tuple(section.get("image_shape") or ())
+    recipe = next((r for r in RECIPES.values() if r.image_shape == shape), None)
+    scaling = section["scaling"]
+    return {**section,
+            "range": list(recipe.value_range) if recipe else [scaling["min"], scaling["max"]],
+            "preprocessing": recipe.describe() if recipe else None}
 
 
 def latest_bundle_path(model_dir: Path, name: str) -> Path | None:

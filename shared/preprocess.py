@@ -180,7 +180,7 @@ def paper_level(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def center_in_field(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, bring strokes to MNIST's width, scale the longer side to BOX px, and
     centre the mass in a FIELD x FIELD array."""
-    digit = _to_box(_normalize_stroke(_crop_to_ink(ink)), BOX)
+    digit = _to_box(_normalize_stroke(crop_to_ink(ink)), BOX)
     top = digit.max()
     if top > 0:  # thin strokes grey out when shrunk; MNIST's ink reaches full intensity
         digit *= 255.0 / top
@@ -196,7 +196,8 @@ def center_in_field(ink: np.ndarray) -> np.ndarray:
     return np.rint(field).astype(np.uint8)
 
 
-def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The ink's bounding box: pixels at INK_THRESHOLD of the ink level or above. Raises NoInk."""
     mask = ink >= INK_THRESHOLD * 255.0
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:

@@ -1,6 +1,8 @@
 """`python -m trainer`: train a network and save it as the next model version.
 
 Presets set every option at once; options given explicitly override the preset's values.
+A model is named after its data (`mnist`, `digits`) unless `--model-name` says otherwise: each
+name is a model of its own, with its own input, served beside the others.
 """
 
 from __future__ import annotations
@@ -115,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")),
                      help="where bundles go (env MODEL_DIR)")
-    out.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"),
-                     help="model name: bundles are MODEL_DIR/NAME/VERSION.npz (env MODEL_NAME)")
+    out.add_argument("--model-name",
+                     help="model name: bundles are MODEL_DIR/NAME/VERSION.npz (default: the "
+                          "dataset's name, so an 8x8 digits model never lands among MNIST's versions)")
     out.add_argument("--no-report", action="store_true", help="skip the PNG/JSON report")
     return parser
 
@@ -149,6 +152,7 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.model_name = args.model_name or args.dataset
     if not MODEL_NAME.match(args.model_name):
         parser.error(f"invalid --model-name {args.model_name!r}: letters, digits, '_', '-', '.'")
     try:

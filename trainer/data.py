@@ -50,6 +50,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     image_shape: tuple[int, int]
+    recipe: str  # how an uploaded image becomes one of these (shared/recipes.py)
     files: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256, for the manifest
 
 
@@ -166,12 +167,14 @@ def load_mnist(directory: Path | None = None,
         x_train=x_train.reshape(len(x_train), -1), y_train=y_train,
         x_test=x_test.reshape(len(x_test), -1), y_test=y_test,
         image_shape=tuple(x_train.shape[1:]),
+        recipe="mnist",
         files={name: sha256_file(path) for name, path in paths.items()},
     )
 
 
 def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images, pixel values 0-16): works offline."""
+    """scikit-learn's bundled 8x8 digits (1,797 images of UCI optdigits, ink counts 0-16): works
+    offline. Its models read uploads through the "optdigits" recipe."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -179,7 +182,8 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     n_test = int(len(order) * test_fraction)
     test, train = order[:n_test], order[n_test:]
     x = digits.data.astype(np.uint8)
-    return Dataset("digits", x[train], digits.target[train], x[test], digits.target[test], (8, 8))
+    return Dataset("digits", x[train], digits.target[train], x[test], digits.target[test], (8, 8),
+                   recipe="optdigits")
 
 
 def load_openml_mnist() -> Dataset:
@@ -193,4 +197,4 @@ def load_openml_mnist() -> Dataset:
         raise DataError(f"cannot fetch mnist_784 from OpenML ({type(e).__name__}: {e}); "
                         f"offline, use the default --data-source idx with MNIST_DIR") from e
     x, y = x.astype(np.uint8), y.astype(np.int64)
-    return Dataset("mnist", x[:60000], y[:60000], x[60000:], y[60000:], (28, 28))
+    return Dataset("mnist", x[:60000], y[:60000], x[60000:], y[60000:], (28, 28), recipe="mnist")

@@ -2,8 +2,8 @@
 
 MNIST's test set says how well a model reads MNIST. What matters to users is how it reads the
 digits they draw and upload, so this runs any bundle over a folder of real image files through
-exactly what the service does to an upload (`shared.preprocess`, then the bundle's own forward
-pass) and prints the accuracy, each digit's recall, the confusion matrix and the calibration
+exactly what the service does to an upload (the preprocessing recipe the bundle names,
+`shared/recipes.py`, then the bundle's own forward pass) and prints the accuracy, each digit's recall, the confusion matrix and the calibration
 (expected calibration error, and accuracy when only confident answers are given). It writes the
 same figures, and a plot, into the model's report folder beside its training report.
 
@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
-from shared.preprocess import ImageError, bytes_to_mnist
+from shared.preprocess import ImageError
 from trainer.calibration import expected_calibration_error
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 
@@ -126,13 +126,16 @@ def _locate(folder: Path, name: str) -> Path:
 
 def evaluate(bundle: Bundle, images: LabelledImages, progress: bool = True) -> Evaluation:
     """Preprocess every image as the service does and run the bundle's model on them."""
-    model = bundle.model
-    rows = np.zeros((len(images.paths), model.layer_sizes[0]), dtype=np.float32)
+    model, recipe = bundle.model, bundle.input.recipe
+    if recipe is None:
+        raise ValueError(f"model {bundle.name} v{bundle.version} takes no images (its bundle "
+                         "names no preprocessing recipe)")
+    rows = np.zeros((len(images.paths), bundle.input.size), dtype=np.float32)
     refused, answered = {}, np.ones(len(images.paths), dtype=bool)
     for i, path in enumerate(tqdm(images.paths, desc="images", unit="img", disable=not progress,
                                   file=sys.stderr)):
         try:
-            rows[i] = bytes_to_mnist(path.read_bytes(), MAX_IMAGE_PIXELS).ravel()
+            rows[i] = recipe.from_bytes(path.read_bytes(), MAX_IMAGE_PIXELS).ravel()
         except ImageError as e:
             refused[str(path)] = str(e)
             answered[i] = False
@@ -181,11 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             raise BundleError(f"no bundle of model {args.model_name!r} in {args.model_dir}")
         bundle = load_bundle(path)
-        images = read_folder(args.folder)
+        result = evaluate(bundle, read_folder(args.folder), progress=sys.stderr.isatty())
     except (BundleError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    result = evaluate(bundle, images, progress=sys.stderr.isatty())
     threshold = (bundle.manifest.get("calibration") or {}).get("confidence_threshold")
     summary = result.summary(threshold)
     print_summary(name, bundle, summary)

@@ -62,7 +62,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
         "data": {"dataset": data.name, "source": data_source,
                  "train_size": len(data.y_train), "test_size": len(data.y_test),
                  "files_sha256": data.files},
-    }, image_shape=data.image_shape)
+    }, image_shape=data.image_shape, recipe=data.recipe)
 
     paths = {}
     if report:

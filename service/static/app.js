@@ -1,5 +1,6 @@
-// digitnet drawing page: draw on a canvas with Pointer Events, upload it as a PNG to /predict,
-// show the label, a bar per digit and the 28x28 image the model saw. No framework, no build.
+// digitnet drawing page: pick a model, draw on a canvas with Pointer Events, upload it as a PNG
+// to /predict/<model>, show the label, a bar per class and the image the model saw (28x28 for
+// MNIST models, 8x8 for the digits model: whatever the model's bundle says). No framework, no build.
 "use strict";
 
 (() => {
@@ -17,9 +18,10 @@
   const fileInput = $("file");
   const dropZone = $("drop-zone");
   const dropHint = $("drop-hint");
+  const modelSelect = $("model");
 
   // Relative URLs: the page works wherever the service is mounted.
-  const PREDICT_URL = "predict?return_input=1";
+  const predictUrl = (model) => `predict/${encodeURIComponent(model)}?return_input=1`;
   // A thick round brush, about a tenth of the pad: shrunk to MNIST's 20 px box it gives MNIST's
   // 2-3 px strokes.
   const BRUSH = Math.round(pad.width / 11);
@@ -31,6 +33,8 @@
   let seq = 0;                  // number of the latest prediction request
   let inFlight = null;          // AbortController of the request in flight
   let uploadedFile = null;      // a picked/dropped file stays the thing predicted until drawn over
+  let models = {};              // name -> the model's entry in GET /models
+  let model = null;             // the entry of the model picked
 
   // ---- the pad ---------------------------------------------------------------------------
 
@@ -178,6 +182,10 @@
       showError("Draw a digit first (or pick an image file).");
       return;
     }
+    if (!model) {
+      showError("No model to ask: the service has none loaded.");
+      return;
+    }
     if (inFlight) inFlight.abort();   // only the newest drawing matters
     const controller = new AbortController();
     inFlight = controller;
@@ -188,7 +196,8 @@
       const body = new FormData();
       const image = uploadedFile || await padPng();
       body.append("file", image, uploadedFile ? uploadedFile.name : "drawing.png");
-      const response = await fetch(PREDICT_URL, { method: "POST", body, signal: controller.signal });
+      const response = await fetch(predictUrl(model.model_name),
+        { method: "POST", body, signal: controller.signal });
       const data = await response.json().catch(() => null);
       if (mine !== seq) return;
       if (!response.ok) {
@@ -214,18 +223,21 @@
 
   // ---- the answer ------------------------------------------------------------------------
 
-  const barRows = [];
-  function buildBars() {
-    for (let d = 0; d < 10; d++) {
+  // One bar per class of the model, in the order of its outputs.
+  let barRows = [];
+  function buildBars(classes) {
+    barsEl.replaceChildren();
+    barRows = classes.map((label) => {
       const li = document.createElement("li");
-      li.dataset.digit = String(d);
+      li.dataset.digit = String(label);
       li.innerHTML =
-        `<span class="d">${d}</span>` +
+        '<span class="d"></span>' +
         '<span class="track" aria-hidden="true"><span class="fill"></span></span>' +
         '<span class="pct">–</span>';
+      li.querySelector(".d").textContent = String(label);
       barsEl.append(li);
-      barRows.push({ li, fill: li.querySelector(".fill"), pct: li.querySelector(".pct") });
-    }
+      return { li, label, fill: li.querySelector(".fill"), pct: li.querySelector(".pct") };
+    });
   }
 
   // One decimal, so 99.8% is not shown as a certain 100%; "100%" and "0%" only when they are.
@@ -248,11 +260,11 @@
       ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
       : `${percent(best)} sure`;
     result.dataset.unsure = String(unsure);
-    barRows.forEach((row, d) => {
-      const p = probabilities[d] ?? 0;
+    barRows.forEach((row, i) => {
+      const p = probabilities[i] ?? 0;
       row.fill.style.width = `${(100 * p).toFixed(2)}%`;
       row.pct.textContent = percent(p);
-      row.li.classList.toggle("top", d === Number(label));
+      row.li.classList.toggle("top", row.label === label);
       row.li.dataset.probability = String(p);
     });
 
@@ -261,21 +273,26 @@
     showModel(data.model_name, data.model_version);
   }
 
-  // The model's input, 28 rows of 28 grey levels (ink high), drawn pixel for pixel.
+  // The model's input, rows of values in its range (ink high), drawn pixel for pixel as grey
+  // levels: 28x28 of 0-255 for MNIST models, 8x8 of 0-16 for the digits model.
   function drawSeen(rows) {
-    const size = rows.length;
-    const flat = rows.flat();
-    // Accept 0-1 floats as well as 0-255 levels.
-    const scale = Math.max(...flat) <= 1 ? 255 : 1;
-    const image = seenCtx.createImageData(size, size);
-    flat.forEach((v, i) => {
-      const g = Math.max(0, Math.min(255, Math.round(v * scale)));
+    const height = rows.length;
+    const width = rows[0].length;
+    const [low, high] = model.input.range;
+    const image = seenCtx.createImageData(width, height);
+    rows.flat().forEach((v, i) => {
+      const g = Math.max(0, Math.min(255, Math.round((255 * (v - low)) / (high - low))));
       image.data.set([g, g, g, 255], 4 * i);
     });
-    if (seen.width !== size) { seen.width = size; seen.height = size; }
+    sizeSeen(width, height);
     seenCtx.putImageData(image, 0, 0);
     seen.setAttribute("aria-label",
-      `The ${size} by ${size} pixel image the network was given: your digit, centred, light on black`);
+      `The ${width} by ${height} pixel image the network was given: your digit, centred, light on black`);
+  }
+
+  function sizeSeen(width, height) {
+    if (seen.width !== width || seen.height !== height) { seen.width = width; seen.height = height; }
+    $("seen-size").textContent = `${width}×${height}`;
   }
 
   function resetAnswer() {
@@ -293,7 +310,8 @@
       delete row.li.dataset.probability;
     });
     seenCtx.clearRect(0, 0, seen.width, seen.height);
-    seen.setAttribute("aria-label", "The 28 by 28 pixel image the network was given: none yet");
+    seen.setAttribute("aria-label",
+      `The ${seen.width} by ${seen.height} pixel image the network was given: none yet`);
     setState("idle");
   }
 
@@ -307,24 +325,42 @@
     $("model-name").textContent = `${name}, version ${version}`;
   }
 
-  // On load, from GET /models: {"model_name", "default_version", "versions": [{version, metrics}]}.
-  async function loadModelInfo() {
+  // On load, from GET /models: {"default_model", "models": [{"model_name", "default_version",
+  // "input": {"image_shape", "range", ...}, "classes", "versions": [{version, metrics}]}]}.
+  async function loadModels() {
     try {
       const response = await fetch("models");
       if (!response.ok) throw new Error(String(response.status));
       const data = await response.json();
-      if (data.default_version == null) {
-        $("model-name").textContent = `${data.model_name}, no version loaded yet`;
+      // Models that read images (a bundle may name no image recipe) and have a version loaded.
+      const usable = data.models.filter((m) => m.default_version != null && m.input.preprocessing);
+      models = Object.fromEntries(usable.map((m) => [m.model_name, m]));
+      modelSelect.replaceChildren(...usable.map((m) => new Option(m.model_name, m.model_name)));
+      if (!usable.length) {
+        $("model-name").textContent = `${data.default_model}, no version loaded yet`;
         return;
       }
-      showModel(data.model_name, data.default_version);
-      const current = (data.versions || []).find((v) => v.version === data.default_version);
-      const accuracy = current && current.metrics ? current.metrics.test_accuracy : undefined;
-      if (typeof accuracy === "number") {
-        $("model-name").textContent += ` (test accuracy ${(100 * accuracy).toFixed(1)}%)`;
-      }
+      pickModel(models[data.default_model] ? data.default_model : usable[0].model_name);
     } catch {
       $("model-name").textContent = "not reachable";
+    }
+  }
+
+  // The bars, the preview's size and the model line follow the model picked.
+  function pickModel(name) {
+    model = models[name];
+    modelSelect.value = name;
+    resetAnswer();
+    buildBars(model.classes);
+    const [height, width] = model.input.image_shape;
+    sizeSeen(width, height);
+    $("model-input").textContent = `reads ${width}×${height} images`;
+    shownModel = "";
+    showModel(model.model_name, model.default_version);
+    const current = model.versions.find((v) => v.version === model.default_version);
+    const accuracy = current && current.metrics ? current.metrics.test_accuracy : undefined;
+    if (typeof accuracy === "number") {
+      $("model-name").textContent += ` (test accuracy ${(100 * accuracy).toFixed(1)}%)`;
     }
   }
 
@@ -335,8 +371,11 @@
     clearPad();
     resetAnswer();
   });
+  modelSelect.addEventListener("change", () => {
+    pickModel(modelSelect.value);
+    if (hasInk) predict();      // the same drawing, read by the other model
+  });
 
-  buildBars();
   clearPad();
-  loadModelInfo();
+  loadModels();
 })();

@@ -54,7 +54,7 @@ def not_serving_only(url: str, version: str, digits: np.ndarray, labels: np.ndar
     try:
         if (ready := requests.get(f"{url}/v2/health/ready", timeout=10)).status_code != 200:
             return f"not ready: {ready.text[:200]}"
-        listed = [v["version"] for v in requests.get(f"{url}/models", timeout=10).json()["versions"]]
+        listed = [v["version"] for v in requests.get(f"{url}/models/mnist", timeout=10).json()["versions"]]
         if listed != [version]:
             return f"lists versions {listed}, expected only {version}"
         for _ in range(4):

@@ -62,11 +62,12 @@ json_values = st.recursive(
 
 @st.composite
 def numeric_arrays(draw) -> list:
-    """Arrays of numbers of random shape, often close to the right one: [n, 784] or [n, 28, 28]."""
+    """Arrays of numbers of random shape, often close to a right one: [n, 784] or [n, 28, 28]
+    (MNIST), [n, 64] or [n, 8, 8] (digits)."""
     shape = draw(st.one_of(
         st.lists(st.integers(0, 30), min_size=0, max_size=4),
         st.sampled_from([[1, 784], [2, 784], [1, 28, 28], [1, 783], [1, 785], [1, 28, 27],
-                         [784], [28, 28], [1, 1, 784], [0, 784], [1, 0]]),
+                         [784], [28, 28], [1, 1, 784], [0, 784], [1, 0], [1, 64], [2, 8, 8], [1, 8, 9]]),
     ))
     if int(np.prod(shape, dtype=np.int64)) > 20_000:
         shape = [1, 784]
@@ -110,7 +111,8 @@ query_strings = st.one_of(
     st.builds(lambda k, r: f"?top_k={quote(k)}&return_input={quote(r)}",
               st.text(max_size=10), st.text(max_size=5)),
     st.sampled_from(["?top_k=0", "?top_k=11", "?top_k=-1", "?top_k=1e3", "?top_k=99999999999999999999",
-                     "?return_input=1"]),
+                     "?return_input=1", "?model=digits", "?model=mnist&version=1", "?version=stable",
+                     "?model=..%2Fmnist", "?version=01", "?model=digits&return_input=1"]),
 )
 
 
@@ -158,8 +160,13 @@ path_segments = st.one_of(
 )
 
 
-OTHER_ROUTES = ["/", "/models", "/metrics", "/v2", "/v2/health/live", "/v2/health/ready",
-                "/ui/app.js", "/ui/../service/app.py", "/static/x", "/predict/"]
+OTHER_ROUTES = ["/", "/models", "/models/mnist", "/models/digits", "/metrics", "/v2", "/v2/health/live",
+                "/v2/health/ready", "/v2/repository/index", "/ui/app.js", "/ui/../service/app.py",
+                "/static/x", "/predict/"]
+# The session server serves "mnist" (28x28) and "digits" (8x8); anything else is unknown.
+model_names = st.one_of(st.sampled_from(["mnist", "digits"]), path_segments)
+predict_paths = st.one_of(st.just("/predict"),
+                          model_names.map(lambda name: f"/predict/{quote(name, safe='')}"))
 
 
 @st.composite
@@ -169,19 +176,19 @@ def fuzz_requests(draw) -> FuzzRequest:
     if kind == "json":
         content_type = draw(st.sampled_from(["application/json", "application/x+json",
                                              "application/json; charset=latin-1"]))
-        return FuzzRequest("POST", "/predict" + draw(query_strings), draw(predict_json_bodies),
+        return FuzzRequest("POST", draw(predict_paths) + draw(query_strings), draw(predict_json_bodies),
                            content_type)
     if kind == "image":
-        return FuzzRequest("POST", "/predict" + draw(query_strings), draw(image_bytes),
+        return FuzzRequest("POST", draw(predict_paths) + draw(query_strings), draw(image_bytes),
                            draw(st.sampled_from(IMAGE_TYPES)))
     if kind == "multipart":
-        return FuzzRequest("POST", "/predict" + draw(query_strings), files=draw(multipart_uploads()))
+        return FuzzRequest("POST", draw(predict_paths) + draw(query_strings), files=draw(multipart_uploads()))
     if kind == "other":  # the remaining routes, any method, any body
         path = draw(st.one_of(st.sampled_from(OTHER_ROUTES), path_segments.map(lambda p: "/" + quote(p))))
         method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]))
         return FuzzRequest(method, path + draw(query_strings), draw(st.binary(max_size=200)),
                            draw(st.sampled_from([None, "application/json", "text/plain", "image/png"])))
-    name = draw(st.one_of(st.just("mnist"), path_segments))
+    name = draw(model_names)
     version = draw(st.one_of(st.none(), path_segments))
     route = f"/v2/models/{quote(name, safe='')}"
     if version is not None:

@@ -35,8 +35,9 @@ def segment(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def decoy_server(model_dir: Path, tmp_path_factory):
-    """A server whose model directory also holds bundles it must never serve: another model's
-    version 1 and a file named like a version in the parent directory."""
+    """A server whose model directory also holds bundles it must never serve: a folder "other"
+    whose version 1 is a copy of mnist's (its manifest names mnist: refused), and a file named
+    like a version in the parent directory."""
     directory = tmp_path_factory.mktemp("decoys") / "models"
     shutil.copytree(model_dir, directory)
     good = directory / "mnist" / "1.npz"
@@ -62,7 +63,11 @@ def test_names_and_versions_from_urls_never_reach_the_filesystem(decoy_server, n
     for method, path in (("GET", ""), ("GET", "/ready"), ("POST", "/infer")):
         body = INFER if method == "POST" else None
         response = requests.request(method, route + path, json=body, timeout=10)
-        assert response.status_code == 404 and problem(response) is None, (method, path, response.text)
+        if name == "other":  # a model of the repository, with no version it can serve
+            assert response.status_code == 503, (method, path, response.text)
+            assert "refused: manifest names model 'mnist'" in response.json()["error"]
+        else:
+            assert response.status_code == 404 and problem(response) is None, (method, path, response.text)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -87,7 +92,9 @@ def app_with(monkeypatch, model_dir: Path, **env: str) -> Flask:
 
 GUARDED = [("POST", "/predict", INSTANCES), ("GET", "/models", None), ("GET", "/v2/models/mnist", None),
            ("GET", "/v2/models/mnist/versions/1/ready", None), ("POST", "/v2/models/mnist/infer", INFER),
-           ("GET", "/v2", None), ("GET", "/no/such/route", None)]
+           ("GET", "/v2", None), ("GET", "/models/digits", None),
+           ("POST", "/predict/digits", {"instances": [[0] * 64]}), ("POST", "/v2/repository/index", {}),
+           ("GET", "/no/such/route", None)]
 
 
 @pytest.mark.parametrize("method,path,body", GUARDED)

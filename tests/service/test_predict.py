@@ -95,16 +95,10 @@ def test_request_id_is_echoed_or_made(url):
 
 
 def test_one_json_log_line_per_request(url, server):
-    requests.get(f"{url}/models", headers={"X-Request-ID": "log-line-check"})
+    requests.post(f"{url}/predict/digits", json={"instances": [[0] * 64]},
+                  headers={"X-Request-ID": "log-line-check"})
     lines = [line for line in server.log().splitlines() if "log-line-check" in line]
     assert len(lines) == 1
     entry = json.loads(lines[0])
-    assert entry["path"] == "/models" and entry["status"] == 200 and entry["duration_ms"] >= 0
-
-
-def test_models_lists_versions_and_metrics(url):
-    body = requests.get(f"{url}/models").json()
-    assert body["model_name"] == "mnist" and body["default_version"] == "1"
-    [version] = body["versions"]
-    assert version["version"] == "1" and version["default"] is True
-    assert version["metrics"]["test_accuracy"] > 0.9
+    assert entry["path"] == "/predict/digits" and entry["status"] == 200 and entry["duration_ms"] >= 0
+    assert entry["model"] == "digits" and entry["model_version"] == 1

@@ -193,7 +193,7 @@ def test_thin_pen_strokes_are_thickened_to_mnist_width():
     mnist_like = (thick.astype(np.float64).sum(), thin.astype(np.float64).sum())
     assert mnist_like[1] > 0.7 * mnist_like[0]  # without thickening: about a fifth
     ink = np.asarray(pen_drawing(pen=3)) < 128
-    digit = preprocess._to_box(preprocess._crop_to_ink(ink.astype(np.float32) * 255), 128)
+    digit = preprocess._to_box(preprocess.crop_to_ink(ink.astype(np.float32) * 255), 128)
     assert preprocess.stroke_width(digit >= 128) < preprocess.MIN_STROKE  # so it was thin
     thickened = preprocess._normalize_stroke(ink.astype(np.float32)[40:260, 70:210] * 255)
     assert preprocess.stroke_width(thickened >= 128) >= preprocess.MIN_STROKE

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import pytest
 
 from shared import bundle as bundle_module
 from shared.bundle import (
+    READABLE_FORMATS,
     BundleError,
+    build_manifest,
     list_versions,
     load_bundle,
     save_new_version,
@@ -21,6 +24,9 @@ from shared.bundle import (
     write_bundle,
 )
 from shared.model import Model
+from shared.recipes import RECIPES
+from trainer.job import run_training_job
+from trainer.network import TrainingConfig
 
 
 def small_model(seed: int = 0, sizes=(6, 5, 3)) -> Model:
@@ -70,8 +76,8 @@ def test_versions_increase_and_never_overwrite(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["1.npz", "2.npz", "3.npz"]
     assert list_versions(tmp_path, "m") == [1, 2, 3]
     with pytest.raises(FileExistsError):
-        write_bundle(paths[0], small_model(), {"x": 1})
-    assert load_bundle(paths[0]).version == 1  # untouched
+        write_bundle(paths[0], small_model(9), build_manifest(small_model(9), "m", 1, {}))
+    assert np.array_equal(load_bundle(paths[0]).model.weights[0], small_model(0).weights[0])  # untouched
 
 
 def test_other_files_are_not_versions(tmp_path: Path) -> None:
@@ -236,3 +242,97 @@ def test_saving_removes_temp_files_left_by_a_dead_writer(tmp_path: Path) -> None
     assert not stale.exists()
     assert fresh.exists()  # may belong to a writer still at work
     assert list_versions(tmp_path, "m") == [1]
+
+
+# --- the input contract ----------------------------------------------------------------------
+
+def test_a_recipe_sets_the_input_contract(tmp_path: Path) -> None:
+    bundle = save_new_version(tmp_path, "d", small_model(sizes=(64, 5, 10)), {}, recipe="optdigits")
+    loaded = load_bundle(bundle.path)
+    assert loaded.input == bundle.input
+    assert loaded.input.describe() == {
+        "shape": [64], "image_shape": [8, 8], "range": [0.0, 16.0],
+        "preprocessing": RECIPES["optdigits"].describe()}
+    assert loaded.input.recipe is RECIPES["optdigits"]
+
+
+def test_without_a_recipe_the_model_takes_numbers_in_its_scaling_range(tmp_path: Path) -> None:
+    loaded = load_bundle(save_new_version(tmp_path, "m", small_model(), {}).path)
+    assert (loaded.input.size, loaded.input.image_shape, loaded.input.recipe) == (6, None, None)
+    assert loaded.input.value_range == (0.0, 255.0)
+
+
+def as_format_1(path: Path, image_shape) -> None:
+    """Rewrite a bundle's manifest as the format-1 writer wrote it: no range, no preprocessing."""
+    def change(arrays, manifest):
+        manifest["format_version"] = 1
+        manifest["input"] = {"shape": manifest["input"]["shape"], "image_shape": image_shape,
+                             "scaling": manifest["input"]["scaling"]}
+    rewrite(path, change)
+
+
+@pytest.mark.parametrize("sizes, image_shape, recipe", [
+    ((784, 5, 10), [28, 28], "mnist"), ((64, 5, 10), [8, 8], "optdigits"), ((6, 5, 3), [2, 3], None),
+    ((6, 5, 3), None, None)])
+def test_format_1_bundles_load_with_the_recipe_their_image_shape_names(tmp_path, sizes, image_shape,
+                                                                       recipe) -> None:
+    assert 1 in READABLE_FORMATS
+    path = save_new_version(tmp_path, "old", small_model(sizes=sizes), {}).path
+    as_format_1(path, image_shape)
+    loaded = load_bundle(path)
+    assert loaded.input.recipe is (RECIPES[recipe] if recipe else None)
+    assert loaded.input.image_shape == (tuple(image_shape) if image_shape else None)
+    assert loaded.input.value_range == (RECIPES[recipe].value_range if recipe else (0.0, 255.0))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, m: m["input"].update(shape=[7]), "does not match the first layer's 6 inputs"),
+    (lambda a, m: m["input"].update(image_shape=[3, 3]), "does not lay out 6 inputs"),
+    (lambda a, m: m["input"].update(range=[5, 5]), "not a finite interval"),
+    (lambda a, m: m["input"].update(preprocessing={"recipe": "fashion"}), "unknown preprocessing recipe"),
+    (lambda a, m: m["input"].update(image_shape=[2, 3], preprocessing={"recipe": "mnist"}),
+     "recipe 'mnist' makes [28, 28] images"),
+    (lambda a, m: m.update(classes=[0, 0, 1]), "distinct integers"),
+    (lambda a, m: m.update(classes=["a", "b", "c"]), "distinct integers"),
+])
+def test_a_contract_the_model_cannot_keep_is_refused(saved: Path, change, message: str) -> None:
+    rewrite(saved, change)
+    with pytest.raises(BundleError, match=re.escape(message)):
+        load_bundle(saved)
+
+
+# --- the writer runs the reader's checks -------------------------------------------------------
+
+def poisoned(model: Model) -> Model:
+    model.weights[1] = model.weights[1].copy()
+    model.weights[1][0, 0] = np.nan
+    return model
+
+
+@pytest.mark.parametrize("model, recipe, message", [
+    (poisoned(small_model()), None, "weights_1 holds NaN"),
+    (small_model(), "fashion", "unknown preprocessing recipe 'fashion'"),
+    (small_model(), "mnist", "image_shape [28, 28] does not lay out 6 inputs"),
+    (Model(small_model().weights, small_model().biases, ["relu"], 0.0, 255.0, [0, 1]), None, "2 classes"),
+    (Model(small_model().weights, small_model().biases, ["swish"], 0.0, 255.0, [0, 1, 2]), None,
+     "unknown activation"),
+    (Model([w.astype(np.float64) * 1e300 for w in small_model().weights], small_model().biases,
+           ["relu"], 0.0, 255.0, [0, 1, 2]), None, "NaN or infinite"),  # beyond float32
+])
+def test_the_writer_refuses_what_the_reader_would_before_writing(tmp_path: Path, model, recipe,
+                                                                 message) -> None:
+    with pytest.raises(BundleError, match=re.escape(message)):
+        save_new_version(tmp_path, "m", model, {}, recipe=recipe)
+    assert not (tmp_path / "m").exists() or list((tmp_path / "m").iterdir()) == []
+
+
+def test_a_float64_run_saves_a_loadable_float32_bundle(tmp_path: Path, digits) -> None:
+    """The gradient check trains in float64; saving such a network stores it as float32."""
+    config = TrainingConfig(hidden=(16,), epochs=3, batch_size=32, dtype="float64")
+    result = run_training_job(config, digits, tmp_path, "digits", report=False)
+    loaded = load_bundle(result.bundle.path)
+    assert all(w.dtype == np.float32 for w in [*loaded.model.weights, *loaded.model.biases])
+    x = digits.x_test.astype(np.float64)
+    assert np.array_equal(loaded.model.predict_proba(x), result.bundle.model.predict_proba(x))
+    assert (loaded.model.predict(x) == digits.y_test).mean() == pytest.approx(
+        result.metrics["test_accuracy"], abs=0.01)

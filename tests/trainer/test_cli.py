@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import load_bundle
+from shared.bundle import list_versions, load_bundle
 
 
 def run_trainer(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -42,6 +42,24 @@ def test_digits_run_writes_versioned_bundles_and_a_report(tmp_path: Path) -> Non
     assert second.returncode == 0, second.stderr
     assert load_bundle(tmp_path / "demo" / "2.npz").version == 2
     assert not (tmp_path / "demo" / "reports" / "2").exists()
+
+
+def test_a_model_is_named_after_its_data_unless_named(tmp_path: Path) -> None:
+    """`--dataset digits` writes model "digits", never a version of "mnist" (whatever the
+    service's MODEL_NAME is); `--model-name` still decides when given."""
+    args = ["--dataset", "digits", "--hidden", "16", "--epochs", "1", "--no-report",
+            "--model-dir", str(tmp_path)]
+    named_by_data = run_trainer(*args, env={"MODEL_NAME": "mnist"})
+    assert named_by_data.returncode == 0, named_by_data.stderr
+    assert list_versions(tmp_path, "digits") == [1] and list_versions(tmp_path, "mnist") == []
+    manifest = load_bundle(tmp_path / "digits" / "1.npz").manifest
+    assert manifest["model_name"] == "digits"
+    assert manifest["input"]["preprocessing"]["recipe"] == "optdigits"
+    assert manifest["input"]["range"] == [0.0, 16.0]
+
+    named = run_trainer(*args, "--model-name", "eight")
+    assert named.returncode == 0, named.stderr
+    assert list_versions(tmp_path, "eight") == [1]
 
 
 @pytest.mark.parametrize("args, message", [

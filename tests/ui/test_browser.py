@@ -149,13 +149,16 @@ def assert_no_console_errors(driver) -> None:
     assert not errors, errors
 
 
-def check_answer(driver, server: Server, expected: int) -> dict:
-    """The page shows what the server answers for the very image the page uploaded."""
-    answer = requests.post(f"{server.url}/predict?return_input=1",
+def check_answer(driver, server: Server, expected: int | None, model: str = "mnist") -> dict:
+    """The page shows what the server's `model` answers for the very image the page uploaded
+    (and, unless `expected` is None, that answer is the digit drawn)."""
+    answer = requests.post(f"{server.url}/predict/{model}?return_input=1",
                            files={"file": ("drawing.png", pad_png(driver), "image/png")},
                            timeout=30).json()
     prediction = answer["predictions"][0]
     probabilities = prediction["probabilities"]
+    if expected is None:
+        expected = prediction["label"]
     assert prediction["label"] == expected, (
         f"the model read {prediction['label']} for a drawn {expected} "
         f"(probabilities {np.round(probabilities, 3).tolist()})")
@@ -173,11 +176,13 @@ def check_answer(driver, server: Server, expected: int) -> dict:
         assert bar["pct"].endswith("%")
     assert bars[expected]["fill"] == max(b["fill"] for b in bars)
 
-    # The 28x28 preview is exactly the image the model saw.
-    seen = seen_pixels(driver)
-    assert seen.shape == (28, 28)
-    assert (seen > 0).sum() > 30, "the 28x28 preview is blank"
-    np.testing.assert_allclose(seen, np.array(prediction["input"]), atol=1)
+    # The preview is exactly the image the model saw (28x28 grey levels for MNIST, 8x8 counts
+    # of 0-16 for the digits model, shown as grey levels).
+    seen, given = seen_pixels(driver), np.array(prediction["input"])
+    top = requests.get(f"{server.url}/models/{model}", timeout=30).json()["input"]["range"][1]
+    assert seen.shape == given.shape
+    assert (seen > 0).sum() > seen.size / 25, "the preview is blank"
+    np.testing.assert_allclose(seen, given * (255 / top), atol=1)
 
     # The model's name and version.
     model_text = driver.find_element("id", "model-name").text
@@ -211,6 +216,34 @@ def test_draw_a_digit_and_read_it(open_browser, server: Server, artifacts: Path,
 
     probability = answer["predictions"][0]["probabilities"][digit]
     print(f"{viewport['name']}/{pointer}: drew {digit}, read {digit} with p={probability:.3f}")
+
+
+def test_another_model_reads_the_same_drawing(open_browser, server: Server, artifacts: Path) -> None:
+    """Picking the 8x8 digits model re-reads the drawing with it: its answer, its 8x8 input, its
+    name; picking MNIST again brings back the 28x28 reading."""
+    from selenium.webdriver.support.ui import Select
+
+    driver = open_browser(DESKTOP)
+    open_page(driver, server)
+    picker = Select(driver.find_element("id", "model"))
+    assert [o.text for o in picker.options] == ["digits", "mnist"]
+    assert picker.first_selected_option.text == "mnist"  # MODEL_NAME, the default
+    draw(driver, DIGITS[0], "mouse")
+    wait_until_answered(driver)
+
+    picker.select_by_visible_text("digits")
+    wait_until_answered(driver)
+    answer = check_answer(driver, server, None, model="digits")
+    assert answer["model_name"] == "digits"
+    assert driver.find_element("id", "seen-size").text == "8×8"
+    assert "8×8" in driver.find_element("id", "model-input").text
+    screenshot(driver, artifacts / "desktop-digits-model.png")
+
+    picker.select_by_visible_text("mnist")
+    wait_until_answered(driver)
+    check_answer(driver, server, 0)
+    assert driver.find_element("id", "seen-size").text == "28×28"
+    assert_no_console_errors(driver)
 
 
 def test_lifting_the_pen_predicts(open_browser, server: Server) -> None:
@@ -311,7 +344,7 @@ def test_keyboard_and_accessible_names(open_browser, server: Server) -> None:
                 "const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth];",
                 element),
         }
-    for control in ("predict", "clear", "auto", "file"):
+    for control in ("model", "predict", "clear", "auto", "file"):
         assert control in reached, f"#{control} is not reachable with Tab (reached {list(reached)})"
         assert reached[control]["name"].strip(), f"#{control} has no accessible name"
         style, width = reached[control]["outline"]
