@@ -3,9 +3,10 @@
 MNIST's test set says how well a model reads MNIST. What matters to users is how it reads the
 digits they draw and upload, so this runs any bundle over a folder of real image files through
 exactly what the service does to an upload (the preprocessing recipe the bundle names,
-`shared/recipes.py`, then the bundle's own forward pass) and prints the accuracy, each digit's recall, the confusion matrix and the calibration
-(expected calibration error, and accuracy when only confident answers are given). It writes the
-same figures, and a plot, into the model's report folder beside its training report.
+`shared/recipes.py`, then the bundle's own forward pass) and prints the accuracy, each digit's
+recall, the confusion matrix and the calibration (expected calibration error, and accuracy when
+only confident answers are given). It writes the same figures, and a plot, into the model's
+report folder beside its training report.
 
 A folder is either
 - `labels.csv` with at least the columns `file` and `label` (the file's path relative to the
