@@ -184,6 +184,12 @@ def check_answer(driver, server: Server, expected: int | None, model: str = "mni
     assert (seen > 0).sum() > seen.size / 25, "the preview is blank"
     np.testing.assert_allclose(seen, given * (255 / top), atol=1)
 
+    # Sure, or "Not sure" below the model's calibrated confidence threshold.
+    threshold, confidence = answer["confidence_threshold"], prediction["confidence"]
+    text = driver.find_element("id", "confidence").text
+    assert text.startswith("Not sure") == (threshold is not None and confidence < threshold), (
+        text, confidence, threshold)
+
     # The model's name and version.
     model_text = driver.find_element("id", "model-name").text
     assert answer["model_name"] in model_text and f"version {answer['model_version']}" in model_text
@@ -244,6 +250,28 @@ def test_another_model_reads_the_same_drawing(open_browser, server: Server, arti
     check_answer(driver, server, 0)
     assert driver.find_element("id", "seen-size").text == "28×28"
     assert_no_console_errors(driver)
+
+
+def test_an_unsure_answer_says_so(open_browser, bundle, tmp_path: Path, artifacts: Path) -> None:
+    """A model whose threshold no answer reaches (calibrated on data it reads badly, say): the
+    page still shows its reading, dimmed, and says it is not sure."""
+    from shared.bundle import save_new_version
+
+    save_new_version(tmp_path / "models", "mnist", bundle.model,
+                     {"calibration": {"confidence_threshold": 1.01}},
+                     image_shape=bundle.input.image_shape, recipe="mnist")
+    with Server(tmp_path / "models", tmp_path / "server.log") as unsure_server:
+        driver = open_browser(DESKTOP)
+        open_page(driver, unsure_server)
+        draw(driver, DIGITS[1], "mouse")
+        click_predict_and_wait(driver)
+        check_answer(driver, unsure_server, 1)
+        assert driver.find_element("id", "confidence").text.startswith("Not sure: ")
+        assert driver.find_element("id", "result").get_attribute("data-unsure") == "true"
+        screenshot(driver, artifacts / "desktop-unsure.png")
+        driver.find_element("id", "clear").click()
+        assert driver.find_element("id", "result").get_attribute("data-unsure") is None
+        assert_no_console_errors(driver)
 
 
 def test_lifting_the_pen_predicts(open_browser, server: Server) -> None:
