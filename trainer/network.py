@@ -18,7 +18,8 @@ hundred steps sits nearer the minimum than the last step's noisy position.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -120,6 +121,27 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
     return loss, probabilities, grad_w, grad_b
 
 
+def mini_batches(x: np.ndarray, order: np.ndarray, batch_size: int, augment: AugmentConfig,
+                 image_shape: tuple[int, int] | None, rng: np.random.Generator,
+                 pool: ThreadPoolExecutor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, inputs) of each mini-batch of `order`, distorted when augmentation is on; the
+    next batch is made in `pool` while the caller trains on the current one."""
+    def make(b: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        batch = x[idx]
+        if augment.enabled:
+            batch = augment_batch(batch.reshape(len(idx), *image_shape), augment, rng)
+        return idx, batch.reshape(len(idx), -1)
+
+    n_batches = -(-len(order) // batch_size)
+    upcoming = pool.submit(make, 0)
+    for b in range(n_batches):
+        current = upcoming.result()
+        if b + 1 < n_batches:
+            upcoming = pool.submit(make, b + 1)
+        yield current
+
+
 def dropout_masks(dtype: np.dtype, n: int, weights: list[np.ndarray], rate: float,
                   rng: np.random.Generator) -> list[np.ndarray]:
     """One mask per hidden layer: 0 for a dropped unit, 1/(1 - rate) for a kept one."""
@@ -215,16 +237,18 @@ class MLP:
                                         "test_loss", "test_accuracy", "seconds",
                                         "learning_rate")}
         best_val, best_params, stale = -1.0, None, 0
+        # Batches are gathered and distorted one ahead, in a thread: NumPy releases the GIL in
+        # its loops, so on two cores the next batch's augmentation overlaps this one's training.
+        # The distortions have their own generator, drawn in batch order: same seed, same run.
+        augment_rng = np.random.default_rng([cfg.seed, 1])
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             shuffled = rng.permutation(n_train)
             loss_sum, correct = 0.0, 0
-            for b in range(n_batches):
-                idx = shuffled[b * batch_size:(b + 1) * batch_size]
-                batch = x_train[idx]
-                if cfg.augment.enabled:
-                    images = batch.reshape(len(idx), *image_shape)
-                    batch = augment_batch(images, cfg.augment, rng).reshape(len(idx), -1)
+            batches = mini_batches(x_train, shuffled, batch_size, cfg.augment, image_shape,
+                                   augment_rng, pool)
+            for b, (idx, batch) in enumerate(batches):
                 optimizer.learning_rate = cfg.learning_rate * schedule(
                     epoch - 1 + b / n_batches, cfg.epochs, cfg.lr_decay)
                 loss, proba, _, _ = backprop(
@@ -264,6 +288,7 @@ class MLP:
                     stale += 1
                     if stale >= cfg.patience:
                         break
+        pool.shutdown()
         if best_params is not None:  # early stopping keeps the best epoch's weights
             saved_flat[...] = best_params
         self.history = {k: v for k, v in self.history.items() if v}
