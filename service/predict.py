@@ -8,7 +8,8 @@
 Images go through `shared.preprocess` (the MNIST recipe) first. The answer is
 `{"model_name", "model_version", "predictions": [{"label", "probabilities", "top_k"}, ...]}`,
 one prediction per image, in order. `?top_k=N` works for every way in; `?return_input=1` adds
-the 28x28 array the model saw to each prediction.
+the 28x28 array the model saw to each prediction; `?model=NAME` names the model that must answer
+(a 404 when the server does not serve it), as the V2 paths do.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ bp = Blueprint("predict", __name__)
 
 @bp.post("/predict")
 def predict():
-    bundle = select_bundle(registry().snapshot)  # first: no model is a 503 whatever the body
+    # First: an unknown model is a 404 and no model a 503, whatever the body.
+    bundle = select_bundle(registry().snapshot, request.args.get("model"))
     g.model_version = bundle.version
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body

@@ -4,9 +4,13 @@ Everything the page needs is in `service/static/` and served from here (no build
 The assets live under `/ui/` so they cannot collide with any `/static` route of the app itself.
 """
 
+from pathlib import Path
+
 from flask import Blueprint, Response, send_from_directory
 
-bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui")
+STATIC = Path(__file__).with_name("static")
+
+bp = Blueprint("ui", __name__, static_folder=STATIC, static_url_path="/ui")
 
 # The page loads only its own files and talks only to this service; images it shows are drawn on
 # canvases or previewed from local files (blob:/data:). Nothing inline, so XSS has nowhere to run.
@@ -19,13 +23,12 @@ CONTENT_SECURITY_POLICY = (
 @bp.get("/")
 def index() -> Response:
     """The drawing page (revalidated on each load so a new deploy shows at once)."""
-    assert bp.static_folder is not None
-    return send_from_directory(bp.static_folder, "index.html", max_age=0)
+    return send_from_directory(STATIC, "index.html", max_age=0)
 
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    """Headers for the page and its assets only; the JSON API sets its own."""
+    """Headers for the pages and their assets only (here and at /docs); the JSON API sets its own."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

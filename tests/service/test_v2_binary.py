@@ -14,6 +14,7 @@ from tritonclient.utils import InferenceServerException
 from tests.helpers import mnist_test_digits
 
 HEADER = "Inference-Header-Content-Length"
+NUMPY_TYPES = {"UINT8": np.uint8, "FP32": np.float32}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def client(server):
 
 
 def digits_input(digits: np.ndarray, datatype: str, binary: bool, shape: tuple[int, ...] | None = None):
-    array = digits.reshape(shape or (len(digits), 784)).astype({"UINT8": np.uint8, "FP32": np.float32}[datatype])
+    array = digits.reshape(shape or (len(digits), 784)).astype(NUMPY_TYPES[datatype])
     tensor = triton.InferInput("input", list(array.shape), datatype)
     tensor.set_data_from_numpy(array, binary_data=binary)
     return tensor
