@@ -8,6 +8,8 @@ Read in this order:
     inference.py      what both protocols share: choosing a version, checking pixels, predicting
     predict.py        POST /predict: JSON, multipart uploads and raw images
     v2.py             the Open Inference Protocol (KServe V2) endpoints
+    binary.py         V2's binary tensor data extension: tensors as bytes after the JSON
+    openapi.py        GET /openapi.json (service/openapi.yaml, the API's description) and /docs
     models.py         GET /models
     metrics.py        Prometheus metrics and GET /metrics (multiprocess mode)
     errors.py         every failure as {"error": "..."} with a 4xx status

@@ -1,7 +1,8 @@
 """The drawing page: `GET /` serves a static page that draws a digit and calls `/predict`.
 
 Everything the page needs is in `service/static/` and served from here (no build step, no CDN).
-The assets live under `/ui/` so they cannot collide with any `/static` route of the app itself.
+The assets live under `/ui/`; the app itself has no `/static` route (Flask's default one would serve
+these same files without the headers below).
 """
 
 from pathlib import Path
