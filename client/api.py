@@ -116,9 +116,11 @@ class Client:
         if live.status_code == 401:  # the service guards its probes (HEALTH_PUBLIC=0)
             raise self._error(live)
         ready = self._request("GET", "/v2/health/ready", self._probe)
-        if ready.status_code not in (200, 503):
+        if ready.status_code == 200:
+            return Health(live=live.ok, ready=True)
+        if ready.status_code != 503:
             raise self._error(ready)
-        return Health(live=live.ok, ready=ready.ok, error=ready.json().get("error"))
+        return Health(live=live.ok, ready=False, error=self._error(ready).message)
 
     def models(self) -> dict:
         """`GET /models`: the versions loaded, the default one, and each one's metrics."""
