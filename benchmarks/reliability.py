@@ -5,7 +5,7 @@ printed as one table: what was tried, how many, how many 5xx answers, how many r
 or failed, and notes (latency, memory, recovery). Every server runs on a free loopback port and is
 stopped by its pid; every loop is bounded in time and count.
 
-    python -m benchmarks.reliability                      # about 10 minutes, 3 of them soaking
+    python -m benchmarks.reliability                      # about 12 minutes, 3 of them soaking
     python -m benchmarks.reliability --soak-seconds 30    # or RELIABILITY_SOAK_SECONDS=30
     python -m benchmarks.reliability --schema-examples 200  # or RELIABILITY_SCHEMA_EXAMPLES=200
 
