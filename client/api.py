@@ -154,6 +154,8 @@ class Client:
         """An Outcome per image, in order, batch by batch as the answers come. An input the
         service refuses (not an image, no ink, too large...) is an Outcome with its error; a
         failure that concerns every input (unreachable, 401, unknown model, 503) is raised."""
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         found = items(images)
         if not found:
             return
@@ -182,10 +184,21 @@ class Client:
                     i, item, _ = payloads[0]
                     e.source = item.source
                     outcomes[i] = Outcome(item.source, error=e)
-                else:  # which input was it? Each alone says.
-                    for i, item, _ in payloads:
-                        outcomes[i] = self._predict_batch([item], params)[0]
+                else:
+                    self._predict_alone(payloads, params, e, outcomes)
         return outcomes
+
+    def _predict_alone(self, payloads: list, params: dict, refusal: ApiError,
+                       outcomes: list[Outcome | None]) -> None:
+        """Which input did the service refuse? Each, sent alone, says. When the first two alone
+        get the batch's very refusal, it concerns the request (a `top_k` above the number of
+        classes...), not an input: it is raised rather than pinned on every input."""
+        for n, (i, item, _) in enumerate(payloads):
+            outcomes[i] = self._predict_batch([item], params)[0]
+            if n == 1 and all(isinstance(outcomes[j].error, ApiError)
+                              and outcomes[j].error.message == refusal.message
+                              for j, _, _ in payloads[:2]):
+                raise refusal
 
     def _send(self, sent: list[tuple[Item, bytes | list]], params: dict) -> list[Prediction]:
         if sent[0][0].is_image:

@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="FILE",
                          help="image files (PNG, JPEG, GIF, BMP, WebP), or folders of them")
     predict.add_argument("--model", help="the model that must answer (default: the service's)")
-    predict.add_argument("--top-k", type=int, help="how many probable labels to list (service default: 3)")
+    predict.add_argument("--top-k", type=positive_int,
+                         help="how many probable labels to list (service default: 3)")
     predict.set_defaults(command=run_predict)
 
     models = commands.add_parser("models", parents=[common], help="the model versions loaded")
@@ -81,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", parents=[common], help="is the service live and ready?")
     health.set_defaults(command=run_health)
     return top
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
 
 
 def run_predict(client: Client, args: argparse.Namespace) -> int:

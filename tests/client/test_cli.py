@@ -107,9 +107,12 @@ def test_models_and_health(url):
 def test_exit_codes_a_script_can_rely_on(url, digit_files, model_dir, tmp_path):
     path = str(next(iter(digit_files)))
     assert digitnet("predict").returncode == 2  # no file
-    assert digitnet("predict", path, "--top-k", "three").returncode == 2
+    for bad in ("three", "0", "-2"):
+        assert digitnet("predict", path, "--top-k", bad).returncode == 2
     unreachable = digitnet("predict", path, "--url", f"http://127.0.0.1:{free_port()}", "--retries", "0")
     assert unreachable.returncode == 3 and "no answer from" in unreachable.stderr
+    too_many = digitnet("predict", *map(str, digit_files), "--url", url, "--top-k", "11")
+    assert too_many.returncode == 4 and "top_k must be an integer from 1 to 10" in too_many.stderr
     unknown = digitnet("predict", path, "--url", url, "--model", "fashion")
     assert unknown.returncode == 4 and "unknown model 'fashion'" in unknown.stderr
     assert "request id" in unknown.stderr

@@ -114,8 +114,12 @@ def test_errors_name_the_problem_and_carry_the_request_id(client, server, digit_
         client.predict(list(digit_files)[:2], model="fashion")
     assert unknown.value.status == 404 and "unknown model 'fashion'" in unknown.value.message
     assert any(unknown.value.request_id in line for line in server.log().splitlines())
-    with pytest.raises(BadRequest, match="top_k"):
-        client.predict(list(digit_files)[:1], top_k=11)
+    before = len(server.requests_logged("POST", "/predict"))
+    with pytest.raises(BadRequest, match="top_k must be an integer from 1 to 10"):
+        list(client.predict_each(list(digit_files), top_k=11))  # the request's fault, not the files'
+    assert len(server.requests_logged("POST", "/predict")) - before == 3  # the batch, then two alone
+    with pytest.raises(ValueError, match="positive integer"):
+        client.predict(list(digit_files), top_k=0)
     with pytest.raises(BadRequest, match="outside 0-255"):
         client.predict(np.full((1, 784), 300))
     with pytest.raises(TypeError, match="input 2 is a dict"):
