@@ -15,6 +15,7 @@ from tests.helpers import mnist_test_digits
 
 HEADER = "Inference-Header-Content-Length"
 NUMPY_TYPES = {"UINT8": np.uint8, "FP32": np.float32}
+OUTPUTS = ("probabilities", "label", "confidence")
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def client(server):
 
 
 def digits_input(digits: np.ndarray, datatype: str, binary: bool, shape: tuple[int, ...] | None = None):
+    """`digits` as the input tensor, (n, 784) unless `shape` says otherwise."""
     array = digits.reshape(shape or (len(digits), 784)).astype(NUMPY_TYPES[datatype])
     tensor = triton.InferInput("input", list(array.shape), datatype)
     tensor.set_data_from_numpy(array, binary_data=binary)
@@ -43,8 +45,7 @@ def test_the_server_announces_the_extension(client):
 @pytest.mark.parametrize("binary_out", [True, False], ids=["bytes-out", "json-out"])
 def test_infer_with_binary_data_on_and_off(client, mnist, bundle, datatype, binary_in, binary_out):
     digits, _ = mnist_test_digits(mnist, 32, seed=21)
-    outputs = [triton.InferRequestedOutput("probabilities", binary_data=binary_out),
-               triton.InferRequestedOutput("label", binary_data=binary_out)]
+    outputs = [triton.InferRequestedOutput(name, binary_data=binary_out) for name in OUTPUTS]
     result = client.infer("mnist", [digits_input(digits, datatype, binary_in)], outputs=outputs,
                           request_id="batch-7")
     expected = bundle.model.predict_proba(digits.reshape(32, 784).astype(np.float32))
@@ -53,10 +54,13 @@ def test_infer_with_binary_data_on_and_off(client, mnist, bundle, datatype, bina
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
     labels = result.as_numpy("label")
     assert labels.dtype == np.int64 and labels.tolist() == expected.argmax(axis=1).tolist()
+    confidence = result.as_numpy("confidence")
+    assert confidence.dtype == np.float32
+    np.testing.assert_allclose(confidence, expected.max(axis=1), atol=1e-6)
     response = result.get_response()
     assert response["id"] == "batch-7" and response["model_version"] == "1"
     sizes = [o.get("parameters", {}).get("binary_data_size") for o in response["outputs"]]
-    assert sizes == ([32 * 10 * 4, 32 * 8] if binary_out else [None, None])
+    assert sizes == ([32 * 10 * 4, 32 * 8, 32 * 4] if binary_out else [None, None, None])
 
 
 def test_no_outputs_named_means_all_of_them_as_bytes(client, mnist, bundle):
@@ -64,10 +68,25 @@ def test_no_outputs_named_means_all_of_them_as_bytes(client, mnist, bundle):
     digits, _ = mnist_test_digits(mnist, 256, seed=22)
     result = client.infer("mnist", [digits_input(digits, "UINT8", True, shape=(256, 28, 28))],
                           model_version="1")
-    assert [o["name"] for o in result.get_response()["outputs"]] == ["probabilities", "label"]
+    assert [o["name"] for o in result.get_response()["outputs"]] == list(OUTPUTS)
     expected = bundle.model.predict_proba(digits.reshape(256, 784).astype(np.float32))
     np.testing.assert_allclose(result.as_numpy("probabilities"), expected, atol=1e-6)
     assert result.as_numpy("label").tolist() == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose(result.as_numpy("confidence"), expected.max(axis=1), atol=1e-6)
+
+
+def test_each_model_takes_its_own_input_as_bytes(client, digits, digits_bundle):
+    """The 8x8 digits model beside MNIST: its counts 0-16 as UINT8 bytes, [n, 8, 8]."""
+    x = digits.x_test[:64]
+    result = client.infer("digits", [digits_input(x, "UINT8", True, shape=(64, 8, 8))])
+    assert result.get_response()["model_name"] == "digits"
+    expected = digits_bundle.model.predict_proba(x.astype(np.float32))
+    np.testing.assert_allclose(result.as_numpy("probabilities"), expected, atol=1e-6)
+    assert result.as_numpy("label").tolist() == expected.argmax(axis=1).tolist()
+    with pytest.raises(InferenceServerException, match="outside 0-16"):
+        client.infer("digits", [digits_input(np.full((1, 64), 17), "UINT8", True, shape=(1, 64))])
+    with pytest.raises(InferenceServerException, match=r"64 numbers or 8 rows of 8"):
+        client.infer("digits", [digits_input(np.zeros((1, 784)), "UINT8", True)])
 
 
 def test_mixed_outputs_keep_the_requested_order(client, mnist):
@@ -118,11 +137,12 @@ def test_the_binary_answer_is_framed_as_the_extension_says(url, mnist, bundle):
     length = int(response.headers[HEADER])
     header = json.loads(response.content[:length])
     tail = response.content[length:]
-    assert [o["parameters"]["binary_data_size"] for o in header["outputs"]] == [80, 16]
-    assert len(tail) == 96 and "data" not in header["outputs"][0]
+    assert [o["parameters"]["binary_data_size"] for o in header["outputs"]] == [80, 16, 8]
+    assert len(tail) == 104 and not any("data" in output for output in header["outputs"])
     expected = bundle.model.predict_proba(digits.reshape(2, 784).astype(np.float32))
     np.testing.assert_allclose(np.frombuffer(tail[:80], "<f4").reshape(2, 10), expected, atol=1e-6)
-    assert np.frombuffer(tail[80:], "<i8").tolist() == expected.argmax(axis=1).tolist()
+    assert np.frombuffer(tail[80:96], "<i8").tolist() == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose(np.frombuffer(tail[96:], "<f4"), expected.max(axis=1), atol=1e-6)
 
 
 PIXELS = bytes(784)
