@@ -6,7 +6,8 @@
         digitnet.health()                                   # Health(live=True, ready=True, error=None)
         [p.label for p in digitnet.predict(["seven.png", "two.jpg"])]
         digitnet.predict(x_test)                            # pixels 0-255, (n, 28, 28) or (n, 784)
-        digitnet.models()
+        digitnet.predict(scans, model="digits", version="stable")   # a model, a version or label
+        digitnet.models(), digitnet.model("digits")
 
 Every request goes through one `requests` session whose urllib3 `Retry` sends it again, with
 exponential backoff, after a connection error and on 502, 503 and 504 (a restarting worker, a
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,15 +40,19 @@ ITEM_STATUSES = (400, 413, 415)  # an input's own fault; any other refusal conce
 class Prediction:
     source: str                          # the input: its path, or "image 3", "array 3"
     label: int
+    confidence: float                    # the calibrated probability of `label`
     probabilities: list[float]           # one per class, in the order of the model's classes
     top_k: list[tuple[int, float]]       # (label, probability), most probable first
     model_name: str
     model_version: str                   # the version that answered
+    confidence_threshold: float | None   # the model's: answers below it are guesses (None: no threshold)
 
     @property
-    def probability(self) -> float:
-        """The probability of `label`."""
-        return self.top_k[0][1]
+    def sure(self) -> bool:
+        """Whether the answer reaches the model's confidence threshold (answers at least that
+        confident were 99.5 % right on held-out data); a model without a threshold is taken at
+        its word."""
+        return self.confidence_threshold is None or self.confidence >= self.confidence_threshold
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,13 @@ class Client:
         return Health(live=live.ok, ready=False, error=self._error(ready).message)
 
     def models(self) -> dict:
-        """`GET /models`: the versions loaded, the default one, and each one's metrics."""
+        """`GET /models`: `{"default_model", "models": [...]}`, every model served (as `model()`)."""
         return self._json(self._request("GET", "/models"))
+
+    def model(self, name: str) -> dict:
+        """`GET /models/{name}`: the model's input contract, classes, version policy, labels, default
+        version, and each loaded version with its labels and metrics."""
+        return self._json(self._request("GET", f"/models/{quote(name, safe='')}"))
 
     def limits(self) -> Limits:
         """The service's MAX_BATCH (or this client's `max_batch`) and MAX_CONTENT_LENGTH."""
@@ -140,17 +151,19 @@ class Client:
     # ---- predictions ---------------------------------------------------------------------------
 
     def predict(self, images: Input | Iterable[Input], *, top_k: int | None = None,
-                model: str | None = None) -> list[Prediction]:
-        """One prediction per image, in order. Raises the first input's error, if any."""
+                model: str | None = None, version: str | int | None = None) -> list[Prediction]:
+        """One prediction per image, in order, from `model` (default: the service's default model)
+        and `version`, a number or a label (default: the model's default version). Raises the first
+        input's error, if any."""
         predictions = []
-        for outcome in self.predict_each(images, top_k=top_k, model=model):
+        for outcome in self.predict_each(images, top_k=top_k, model=model, version=version):
             if outcome.error is not None:
                 raise outcome.error
             predictions.append(outcome.prediction)
         return predictions
 
     def predict_each(self, images: Input | Iterable[Input], *, top_k: int | None = None,
-                     model: str | None = None) -> Iterator[Outcome]:
+                     model: str | None = None, version: str | int | None = None) -> Iterator[Outcome]:
         """An Outcome per image, in order, batch by batch as the answers come. An input the
         service refuses (not an image, no ink, too large...) is an Outcome with its error; a
         failure that concerns every input (unreachable, 401, unknown model, 503) is raised."""
@@ -160,7 +173,8 @@ class Client:
         if not found:
             return
         limits = self.limits()
-        params = {name: value for name, value in (("top_k", top_k), ("model", model)) if value is not None}
+        params = {name: value for name, value in (("top_k", top_k), ("model", model), ("version", version))
+                  if value is not None}
         for batch in batches(found, limits.max_batch, limits.max_content_length):
             yield from self._predict_batch(batch, params)
 
@@ -208,9 +222,11 @@ class Client:
             response = self._request("POST", "/predict", params=params,
                                      json={"instances": [pixels for _, pixels in sent]})
         answer = self._json(response)
-        return [Prediction(source=item.source, label=p["label"], probabilities=p["probabilities"],
+        return [Prediction(source=item.source, label=p["label"], confidence=p["confidence"],
+                           probabilities=p["probabilities"],
                            top_k=[(r["label"], r["probability"]) for r in p["top_k"]],
-                           model_name=answer["model_name"], model_version=answer["model_version"])
+                           model_name=answer["model_name"], model_version=answer["model_version"],
+                           confidence_threshold=answer["confidence_threshold"])
                 for (item, _), p in zip(sent, answer["predictions"])]
 
     # ---- HTTP ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """`digitnet`: the command line of the client (installed with the project).
 
-    digitnet predict FILE|FOLDER... [--url URL] [--model NAME] [--top-k K] [--json]
-    digitnet models [--url URL] [--json]
+    digitnet predict FILE|FOLDER... [--url URL] [--model NAME] [--version N|LABEL] [--top-k K] [--json]
+    digitnet models [NAME] [--url URL] [--json]
     digitnet health [--url URL] [--json]
 
 The service is --url, else $DIGITNET_URL, else http://127.0.0.1:8000. The token comes from
@@ -73,11 +73,16 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="FILE",
                          help="image files (PNG, JPEG, GIF, BMP, WebP), or folders of them")
     predict.add_argument("--model", help="the model that must answer (default: the service's)")
+    predict.add_argument("--version", metavar="N|LABEL",
+                         help="the version that must answer, by number or by label such as 'stable' "
+                              "(default: the model's default version)")
     predict.add_argument("--top-k", type=positive_int,
                          help="how many probable labels to list (service default: 3)")
     predict.set_defaults(command=run_predict)
 
-    models = commands.add_parser("models", parents=[common], help="the model versions loaded")
+    models = commands.add_parser("models", parents=[common],
+                                 help="the models served: input, version policy, labels, versions loaded")
+    models.add_argument("name", nargs="?", help="only this model")
     models.set_defaults(command=run_models)
     health = commands.add_parser("health", parents=[common], help="is the service live and ready?")
     health.set_defaults(command=run_health)
@@ -95,7 +100,8 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
     rows, failed = [], 0
     with tqdm(total=len(paths), unit="image", file=sys.stderr, dynamic_ncols=True,
               disable=None if len(paths) >= PROGRESS_FROM else True) as progress:
-        for outcome in client.predict_each(paths, top_k=args.top_k, model=args.model):
+        for outcome in client.predict_each(paths, top_k=args.top_k, model=args.model,
+                                           version=args.version):
             failed += outcome.error is not None
             if args.json:
                 print(json.dumps(as_json(outcome)), flush=True)
@@ -103,7 +109,7 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
                 rows.append(as_row(outcome))
             progress.update()
     if not args.json:
-        print_table(["file", "label", "probability", "top k"], rows)
+        print_table(["file", "label", "confidence", "top k"], rows)
     if failed:
         return fail(f"{failed} of {len(paths)} inputs could not be predicted", SOME_FAILED)
     return OK
@@ -128,7 +134,8 @@ def as_json(outcome: Outcome) -> dict:
         return {"file": outcome.source, "error": getattr(error, "message", str(error)),
                 "status": getattr(error, "status", None), "request_id": getattr(error, "request_id", None)}
     p = outcome.prediction
-    return {"file": p.source, "label": p.label, "probability": p.probability,
+    return {"file": p.source, "label": p.label, "confidence": p.confidence,
+            "confidence_threshold": p.confidence_threshold,
             "top_k": [{"label": label, "probability": probability} for label, probability in p.top_k],
             "model_name": p.model_name, "model_version": p.model_version}
 
@@ -137,21 +144,60 @@ def as_row(outcome: Outcome) -> list[str]:
     if outcome.error is not None:
         return [outcome.source, "-", "-", f"error: {outcome.error}"]
     p = outcome.prediction
-    return [p.source, str(p.label), f"{p.probability:.3f}",
+    return [p.source, str(p.label), f"{p.confidence:.3f}" + ("" if p.sure else " (not sure)"),
             ", ".join(f"{label} {probability:.3f}" for label, probability in p.top_k)]
 
 
 def run_models(client: Client, args: argparse.Namespace) -> int:
-    models = client.models()
+    """Every model (or the one named): a line on its contract and policy, a row per loaded version."""
+    if args.name is not None:
+        models = [client.model(args.name)]
+        default_model = None
+    else:
+        answer = client.models()
+        models, default_model = answer["models"], answer["default_model"]
     if args.json:
-        print(json.dumps(models))
+        for model in models:
+            print(json.dumps(model))
         return OK
-    print(f"model {models['model_name']}, default version {models['default_version'] or 'none'}")
-    print_table(["version", "default", "created", "layers", "test accuracy"], [
-        [v["version"], "yes" if v["default"] else "", v["created_at"] or "-",
-         "-".join(map(str, v["layer_sizes"])), _figure(v["metrics"].get("test_accuracy"))]
-        for v in models["versions"]])
+    for i, model in enumerate(models):
+        if i:
+            print()
+        print(describe_model(model, model["model_name"] == default_model))
+        print_table(["version", "default", "labels", "created", "layers", "test accuracy"], [
+            [v["version"], "yes" if v["default"] else "", ", ".join(v["labels"]) or "-",
+             v["created_at"] or "-", "-".join(map(str, v["layer_sizes"])),
+             _figure(v["metrics"].get("test_accuracy"))]
+            for v in model["versions"]])
     return OK
+
+
+def describe_model(model: dict, is_default: bool) -> str:
+    """"model mnist (the default model): 28x28 values 0-255, images read as mnist; policy latest 2;
+    labels stable = 3; default version 3"."""
+    labels = ", ".join(f"{label} = {version}" for label, version in model["labels"].items()) or "none"
+    return (f"model {model['model_name']}{' (the default model)' if is_default else ''}: "
+            f"{_takes(model['input'])}; policy {_policy(model['policy']['version_policy'])}; "
+            f"labels {labels}; default version {model['default_version'] or 'none'}")
+
+
+def _takes(contract: dict | None) -> str:
+    """What the model takes, from its input contract."""
+    if contract is None:
+        return "no version loaded"
+    shape = "x".join(map(str, contract["image_shape"] or contract["shape"]))
+    low, high = contract["range"]
+    recipe = contract["preprocessing"]
+    return f"{shape} values {low:g}-{high:g}, " + (
+        f"images read as {recipe['recipe']}" if recipe else "no images (numbers only)")
+
+
+def _policy(rule: dict) -> str:
+    """The version policy in words: "latest 2", "all", "specific 3, 5"."""
+    (kind, setting), = rule.items()
+    if kind == "all":
+        return kind
+    return f"{kind} {', '.join(map(str, setting)) if isinstance(setting, list) else setting}"
 
 
 def run_health(client: Client, args: argparse.Namespace) -> int:

@@ -1,12 +1,14 @@
 """What `Client.predict` takes, turned into what the service takes, in batches within its limits.
 
 Images (file paths, encoded bytes, Pillow images) travel as `multipart/form-data` uploads, which
-the service decodes and brings to the model's form; NumPy arrays are pixels already and travel as
-JSON `instances`. A batch is a run of consecutive inputs of one kind, at most MAX_BATCH of them and
-at most MAX_CONTENT_LENGTH bytes, so answers come back in the order the inputs were given.
+the service decodes and brings to the model's form; NumPy arrays are the model's input already
+(pixels 0-255 for MNIST models, counts 0-16 for the 8x8 digits model) and travel as JSON
+`instances`. A batch is a run of consecutive inputs of one kind, at most MAX_BATCH of them and at
+most MAX_CONTENT_LENGTH bytes, so answers come back in the order the inputs were given.
 
-An array is a batch, as in scikit-learn: its first axis counts images, (n, 28, 28) or (n, 784).
-Only a 1-D array is one image; in a list, each array is one image.
+An array is a batch, as in scikit-learn: its first axis counts images, (n, 28, 28) or (n, 784) for
+an MNIST model, (n, 8, 8) or (n, 64) for the digits model. Only a 1-D array is one image; in a
+list, each array is one image.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def items(images: Input | Iterable[Input]) -> list[Item]:
             source = f"array {number}"
         else:
             raise TypeError(f"input {number} is a {type(data).__name__}: give file paths, bytes of an "
-                            "encoded image, Pillow images or NumPy arrays of pixels")
+                            "encoded image, Pillow images or NumPy arrays of the model's input")
         found.append(Item(source, data))
     return found
 

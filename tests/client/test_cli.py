@@ -13,8 +13,11 @@ import sys
 import termios
 from pathlib import Path
 
+import numpy as np
 import pytest
+import requests
 
+from tests.helpers import drawn_digit, encode, mnist_test_digits
 from tests.server import Server, free_port
 
 DIGITNET = Path(sys.executable).parent / "digitnet"  # the console script pip installed
@@ -51,13 +54,13 @@ def test_predict_prints_a_table_of_every_file(url, digit_files):
     done = digitnet("predict", str(folder), "--url", url)
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["file", "label", "probability", "top", "k"]
+    assert header.split() == ["file", "label", "confidence", "top", "k"]
     assert [row.split()[0] for row in rows] == [str(p) for p in digit_files]
     assert [int(row.split()[1]) for row in rows] == list(digit_files.values())
     assert done.stderr == ""  # no progress bar when stderr is not a terminal
 
 
-def test_predict_json_lines_with_top_k_and_the_url_from_the_environment(url, digit_files):
+def test_predict_json_lines_with_top_k_and_the_url_from_the_environment(url, digit_files, bundle):
     files = [str(p) for p in digit_files][:5]
     done = digitnet("predict", *files, "--json", "--top-k", "2", "--model", "mnist", DIGITNET_URL=url)
     assert done.returncode == 0, done.stderr
@@ -67,7 +70,25 @@ def test_predict_json_lines_with_top_k_and_the_url_from_the_environment(url, dig
     for line in lines:
         assert len(line["top_k"]) == 2 and line["top_k"][0]["label"] == line["label"]
         assert line["model_name"] == "mnist" and line["model_version"] == "1"
-        assert 0 < line["probability"] <= 1
+        assert 0 < line["confidence"] <= 1 and line["confidence"] == line["top_k"][0]["probability"]
+        assert line["confidence_threshold"] == pytest.approx(bundle.confidence_threshold)
+
+
+def test_answers_below_the_models_threshold_are_marked_not_sure(url, digit_files, mnist, tmp_path):
+    """Two digits drawn over each other are read with little confidence; the table says so exactly
+    where the service's confidence is below the model's threshold."""
+    pairs, _ = mnist_test_digits(mnist, 8, seed=36)
+    files = [str(p) for p in list(digit_files)[:2]]
+    for i in range(4):
+        files.append(str(tmp_path / f"overlap-{i}.png"))
+        Path(files[-1]).write_bytes(encode(drawn_digit(np.maximum(pairs[2 * i], pairs[2 * i + 1]))))
+    answer = requests.post(f"{url}/predict", files=[("file", Path(f).read_bytes()) for f in files]).json()
+    unsure = [p["confidence"] < answer["confidence_threshold"] for p in answer["predictions"]]
+    assert True in unsure and False in unsure, "no answer on each side of the threshold to show"
+    done = digitnet("predict", *files, "--url", url)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()[1:]
+    assert ["(not sure)" in row for row in rows] == unsure
 
 
 def test_a_progress_bar_on_a_terminal(url, digit_files):
@@ -95,13 +116,39 @@ def test_files_that_cannot_be_read_exit_1_and_the_others_are_printed(url, digit_
 
 def test_models_and_health(url):
     done = digitnet("models", "--url", url)
-    assert done.returncode == 0 and done.stdout.startswith("model mnist, default version 1")
-    assert "784-128-10" in done.stdout
-    assert json.loads(digitnet("models", "--url", url, "--json").stdout)["default_version"] == "1"
+    assert done.returncode == 0, done.stderr
+    digits, mnist = done.stdout.split("\n\n")
+    assert digits.startswith("model digits: 8x8 values 0-16, images read as optdigits; policy latest 2; "
+                             "labels none; default version 1\n")
+    assert mnist.startswith("model mnist (the default model): 28x28 values 0-255, images read as mnist;")
+    assert "64-64-10" in digits and "784-128-10" in mnist
+    lines = [json.loads(line) for line in digitnet("models", "--url", url, "--json").stdout.splitlines()]
+    assert [(m["model_name"], m["default_version"]) for m in lines] == [("digits", "1"), ("mnist", "1")]
+    one = digitnet("models", "mnist", "--url", url)
+    assert one.returncode == 0 and one.stdout.startswith("model mnist: ") and "digits" not in one.stdout
+    unknown = digitnet("models", "fashion", "--url", url)
+    assert unknown.returncode == 4 and "unknown model 'fashion'" in unknown.stderr
     health = digitnet("health", "--url", url)
     assert health.returncode == 0 and health.stdout.strip() == "live: yes, ready: yes"
     assert json.loads(digitnet("health", "--json", "--url", url).stdout) == {
         "live": True, "ready": True, "error": None}
+
+
+def test_a_version_by_label_and_the_labels_listed(labelled, digit_files):
+    path, label = next(iter(digit_files.items()))
+    for version, answered in (("stable", "1"), ("canary", "2"), ("1", "1"), (None, "2")):
+        done = digitnet("predict", str(path), "--url", labelled.url, "--json",
+                        *(["--version", version] if version else []))
+        assert done.returncode == 0, done.stderr
+        line = json.loads(done.stdout)
+        assert (line["label"], line["model_version"]) == (label, answered), version
+    unknown = digitnet("predict", str(path), "--url", labelled.url, "--version", "beta")
+    assert unknown.returncode == 4 and "no version or label 'beta'" in unknown.stderr
+    listed = digitnet("models", "mnist", "--url", labelled.url)
+    heading, header, *rows = listed.stdout.splitlines()
+    assert heading.endswith("; labels canary = 2, stable = 1; default version 2")
+    assert header.split()[:3] == ["version", "default", "labels"]
+    assert rows[0].split()[:3] == ["2", "yes", "canary"] and rows[1].split()[:2] == ["1", "stable"]
 
 
 def test_exit_codes_a_script_can_rely_on(url, digit_files, model_dir, tmp_path):

@@ -46,8 +46,10 @@ def test_every_kind_of_input_in_one_call_answers_in_order(client, digit_files, m
                                                str(first), "array 7"]
     for p in predictions:
         assert p.model_name == "mnist" and p.model_version == "1" and len(p.probabilities) == 10
-        assert p.top_k[0] == (p.label, p.probability) and len(p.top_k) == 3
+        assert p.top_k[0] == (p.label, p.confidence) and len(p.top_k) == 3
         assert abs(sum(p.probabilities) - 1) < 1e-4
+        assert p.confidence_threshold == pytest.approx(bundle.confidence_threshold)
+        assert p.sure == (p.confidence >= p.confidence_threshold)
 
 
 def test_a_numpy_batch_is_the_first_axis_and_top_k_and_model_are_passed(client, mnist, bundle):
@@ -133,11 +135,41 @@ def test_an_image_over_the_services_pixel_limit_is_413(client):
         client.predict(huge)
 
 
-def test_health_and_models(client):
+def test_health_and_models(client, bundle):
     assert client.health() == Health(live=True, ready=True, error=None)
     models = client.models()
-    assert models["model_name"] == "mnist" and models["default_version"] == "1"
-    assert models["versions"][0]["layer_sizes"] == [784, 128, 10]
+    assert models["default_model"] == "mnist"
+    assert [model["model_name"] for model in models["models"]] == ["digits", "mnist"]
+    mnist = client.model("mnist")
+    assert mnist in models["models"] and mnist["input"] == bundle.input.describe()
+    assert mnist["default_version"] == "1" and mnist["versions"][0]["layer_sizes"] == [784, 128, 10]
+    with pytest.raises(NotFound, match="unknown model 'fashion'"):
+        client.model("fashion")
+
+
+def test_a_version_by_number_or_label_and_another_model(labelled, digit_files, digits, digits_bundle):
+    path, label = next(iter(digit_files.items()))
+    with Client(labelled.url) as client:
+        answers = {version: client.predict(path, version=version)[0]
+                   for version in ("stable", "canary", 1, "2", None)}
+        assert {version: p.model_version for version, p in answers.items()} == {
+            "stable": "1", "canary": "2", 1: "1", "2": "2", None: "2"}
+        assert {p.label for p in answers.values()} == {label}
+        assert answers["stable"].confidence_threshold is not None
+        assert answers["canary"].confidence_threshold is None and answers["canary"].sure
+        with pytest.raises(NotFound, match="no version or label 'beta'"):
+            client.predict(path, version="beta")
+        x = digits.x_test[:20]
+        for batch in (x, x.reshape(20, 8, 8)):  # the 8x8 model's own input, counts 0-16
+            read = client.predict(batch, model="digits")
+            assert [p.label for p in read] == digits_bundle.model.predict(x).tolist()
+            assert {(p.model_name, p.model_version) for p in read} == {("digits", "1")}
+        with pytest.raises(BadRequest, match="64 numbers or 8 rows of 8"):
+            client.predict(np.zeros((1, 784)), model="digits")
+        mnist = client.model("mnist")
+        assert mnist["labels"] == {"canary": "2", "stable": "1"} and mnist["default_version"] == "2"
+        assert [(v["version"], v["labels"]) for v in mnist["versions"]] == [("2", ["canary"]),
+                                                                             ("1", ["stable"])]
 
 
 def test_token(model_dir, tmp_path, digit_files):
