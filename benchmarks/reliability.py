@@ -38,7 +38,7 @@ from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 from tests.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
 from tests.reliability.soak import soak
 from tests.server import Server
-from trainer.data import load_mnist
+from trainer.data import load_digits_dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 
 HEADERS = ("scenario", "tried", "5xx", "lost/failed", "notes")
@@ -86,7 +86,15 @@ def main() -> None:
                 print("   " + " | ".join(str(c) for c in row), flush=True)
             print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
 
-        with Server(base, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
+        # The input scenarios' server serves both kinds of model, as the tests' session server does,
+        # so fuzzed requests for "digits" reach its contract and its recipe rather than a 404.
+        inputs = fresh_copy("inputs")
+        digits_data = load_digits_dataset()
+        digits_mlp = MLP(TrainingConfig(hidden=(64,), epochs=30, batch_size=32, seed=0)).fit(
+            digits_data.x_train, digits_data.y_train)
+        save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
+                         image_shape=digits_data.image_shape, recipe=digits_data.recipe)
+        with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
             run("fuzzing every endpoint", fuzz, server, args.fuzz_examples, digits, labels)
             run("schemathesis, every operation", schema_fuzz, server, args.schema_examples, digits, labels)
             run("hostile images", hostile, server, digits, labels)
