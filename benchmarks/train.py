@@ -6,7 +6,7 @@
    and the GFLOP/s our epoch reaches against a plain float32 matrix multiply.
 2. Accuracy after the same number of epochs, ours against scikit-learn.
 3. The default `python -m trainer` run end to end (a real process): wall time and test accuracy
-   against the targets (>= 98.0 %, <= 90 s).
+   against the targets (>= 98.5 %, <= 90 s).
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def main() -> None:
     print_table(["default `make train` (python -m trainer)", "measured", "target", "met"],
                 [["wall time, data load to saved bundle", f"{wall:.1f} s", "<= 90 s",
                   "yes" if wall <= 90 else "NO"],
-                 ["MNIST test accuracy", f"{accuracy:.4f}", ">= 0.9800",
-                  "yes" if accuracy >= 0.98 else "NO"],
+                 ["MNIST test accuracy", f"{accuracy:.4f}", ">= 0.9850",
+                  "yes" if accuracy >= 0.985 else "NO"],
                  ["epoch speed vs scikit-learn as usually fed (float64, ~1.3 s/epoch)",
                   f"{theirs64 / ours:.2f}x", ">= 1.5x", "yes" if theirs64 / ours >= 1.5 else "NO"],
                  ["epoch speed vs scikit-learn's float32 best case", f"{theirs / ours:.2f}x",

@@ -12,16 +12,17 @@ distorted afresh every epoch, so the network sees a new variant of every digit e
 - a **stroke thickness** change: each image is blended towards its grey-level dilation (thicker)
   or erosion (thinner) by a random amount.
 
-The affine map and the elastic field make one displacement per output pixel, so each image is
-resampled once (bilinear, zero outside the field). Everything is vectorised over the batch: a
-batch of 128 digits costs a few NumPy calls, not 128 Python loops. With every amount at zero the
-output is exactly the input. The random numbers come from the generator passed in, so the same
-seed gives the same distortions.
+`fraction` distorts only that share of each batch and leaves the rest as it is, so the network
+keeps seeing clean digits too. The affine map and the elastic field make one displacement per
+output pixel, so each image is resampled once (bilinear, zero outside the field). Everything is
+vectorised over the batch: a batch of 128 digits costs a few NumPy calls, not 128 Python loops.
+With every amount at zero the output is exactly the input. The random numbers come from the
+generator passed in, so the same seed gives the same distortions.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,9 +53,6 @@ class AugmentConfig:
     def enabled(self) -> bool:
         return self.fraction > 0 and any((self.rotation, self.scale, self.shear, self.translate,
                                           self.elastic_alpha, self.thickness))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def augment_batch(images: np.ndarray, config: AugmentConfig,
