@@ -134,6 +134,33 @@ def test_every_example_matches_its_schema(document):
     assert len(checked) >= 12 and any("Image28x28" in w for w in checked), checked
 
 
+def test_the_documented_input_forms_are_the_served_models_contracts(url, document):
+    """Each model served takes JSON instances the document describes: flat, and in rows of its
+    image shape, with its value range (its bundle's contract, as GET /models gives it)."""
+    schemas = document["components"]["schemas"]
+
+    def resolve(schema: dict) -> dict:
+        return schemas[schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+
+    def form(schema: dict) -> tuple:
+        """An image schema as (items at each level..., lowest value, highest value)."""
+        counts = []
+        while schema["type"] == "array":
+            assert schema["minItems"] == schema["maxItems"]
+            counts.append(schema["maxItems"])
+            schema = resolve(schema["items"])
+        return (*counts, schema["minimum"], schema["maximum"])
+
+    described = {form(resolve(option["items"])) for option in schemas["Instances"]["oneOf"]}
+    models = requests.get(f"{url}/models", timeout=10).json()["models"]
+    assert {model["model_name"] for model in models} == {"mnist", "digits"}
+    for model in models:
+        contract = model["input"]
+        low, high = contract["range"]
+        served = {(*contract["shape"], low, high), (*contract["image_shape"], low, high)}
+        assert served <= described, (model["model_name"], served, described)
+
+
 def test_the_document_states_this_servers_limits(monkeypatch, model_dir):
     settings = Settings(model_dir=model_dir, max_batch=7, max_content_length=123_456, max_image_pixels=999)
     document = make_app(monkeypatch, model_dir, settings).test_client().get("/openapi.json").get_json()
