@@ -163,7 +163,7 @@ def make_scenarios(mnist) -> list[Scenario]:
 
 
 def binary_batch(digits: np.ndarray) -> Scenario:
-    """The 256 digits as V2 bytes after a JSON header, both outputs asked as bytes."""
+    """The 256 digits as V2 bytes after a JSON header, every output asked as bytes."""
     pixels = np.ascontiguousarray(digits, dtype=np.uint8).tobytes()
     header = json.dumps({
         "inputs": [{"name": "input", "shape": [len(digits), 784], "datatype": "UINT8",
