@@ -15,6 +15,7 @@ from trainer.augment import (
     sample_positions,
 )
 from trainer.cli import PRESETS
+from trainer.network import MLP, TrainingConfig
 
 STRONG = AugmentConfig(rotation=15, scale=0.15, shear=0.3, translate=2, elastic_alpha=16,
                        elastic_sigma=5, thickness=1.0)
@@ -136,11 +137,17 @@ def mnist_like_batch(n: int) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["default", "best"])
 def test_distorted_digits_stay_legible(preset: str, mnist, trained_mlp) -> None:
-    """A model that never saw a distortion still reads most distorted digits: the label holds."""
+    """The labels survive the distortions: a network that saw them in training reads distorted
+    test digits about as well as plain ones, and one that never saw them still reads most."""
     digits, labels = mnist_test_digits(mnist, 1000, seed=1)
-    config = AugmentConfig(**PRESETS[preset]["augment"])
+    config = AugmentConfig(**{**PRESETS[preset]["augment"], "fraction": 1.0})
     distorted = augment_batch(digits.astype(np.float32), config, np.random.default_rng(0))
-    plain = trained_mlp.accuracy(digits.reshape(len(digits), -1), labels)
-    seen = trained_mlp.accuracy(distorted.reshape(len(digits), -1), labels)
     assert not np.array_equal(distorted, digits)
-    assert seen >= 0.85 and seen >= plain - 0.1, (plain, seen)
+    flat = distorted.reshape(len(digits), -1)
+
+    learned = MLP(TrainingConfig(hidden=(128,), epochs=4, batch_size=64, augment=config)).fit(
+        mnist.x_train, mnist.y_train, image_shape=(28, 28))
+    plain = learned.accuracy(digits.reshape(len(digits), -1), labels)
+    assert learned.accuracy(flat, labels) >= max(0.9, plain - 0.04), plain
+    # A plain MLP is not shift-invariant: the shifts cost it most, yet it reads most digits.
+    assert trained_mlp.accuracy(flat, labels) >= 0.7
