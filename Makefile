@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml requirements/*.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements/base.txt -r requirements/train.txt \
-		-r requirements/serve.txt -r requirements/dev.txt
+		-r requirements/serve.txt -r requirements/client.txt -r requirements/dev.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 

@@ -5,8 +5,9 @@ printed as one table: what was tried, how many, how many 5xx answers, how many r
 or failed, and notes (latency, memory, recovery). Every server runs on a free loopback port and is
 stopped by its pid; every loop is bounded in time and count.
 
-    python -m benchmarks.reliability                      # about 6 minutes, 3 of them soaking
+    python -m benchmarks.reliability                      # about 12 minutes, 3 of them soaking
     python -m benchmarks.reliability --soak-seconds 30    # or RELIABILITY_SOAK_SECONDS=30
+    python -m benchmarks.reliability --schema-examples 200  # or RELIABILITY_SCHEMA_EXAMPLES=200
 
 Scenarios that need a fix elsewhere still run: their row then shows the failures.
 """
@@ -34,13 +35,15 @@ from tests.reliability.checks import not_serving_only, problem, wrong_prediction
 from tests.reliability.export import STAGES, export_killed
 from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
 from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
+from tests.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
 from tests.reliability.soak import soak
 from tests.server import Server
-from trainer.data import load_mnist
+from trainer.data import load_digits_dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 
 HEADERS = ("scenario", "tried", "5xx", "lost/failed", "notes")
 SETTLE_SECONDS = 1.5        # several watcher polls (0.2 s) in both workers
+SCHEMA_SECONDS_PER_OPERATION = 600  # a time bound on each operation's schemathesis cases
 BACKGROUND_CONNECTIONS = 2  # light load kept on the server while its model directory is abused
 
 
@@ -51,6 +54,9 @@ def main() -> None:
     parser.add_argument("--soak-warmup", type=float, default=20)
     parser.add_argument("--fuzz-examples", type=int,
                         default=int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", 2000)))
+    parser.add_argument("--schema-examples", type=int,
+                        default=int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", 1000)),
+                        help="schemathesis cases per operation of /openapi.json")
     args = parser.parse_args()
 
     mnist = load_mnist()
@@ -80,8 +86,17 @@ def main() -> None:
                 print("   " + " | ".join(str(c) for c in row), flush=True)
             print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
 
-        with Server(base, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
+        # The input scenarios' server serves both kinds of model, as the tests' session server does,
+        # so fuzzed requests for "digits" reach its contract and its recipe rather than a 404.
+        inputs = fresh_copy("inputs")
+        digits_data = load_digits_dataset()
+        digits_mlp = MLP(TrainingConfig(hidden=(64,), epochs=30, batch_size=32, seed=0)).fit(
+            digits_data.x_train, digits_data.y_train)
+        save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
+                         image_shape=digits_data.image_shape, recipe=digits_data.recipe)
+        with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
             run("fuzzing every endpoint", fuzz, server, args.fuzz_examples, digits, labels)
+            run("schemathesis, every operation", schema_fuzz, server, args.schema_examples, digits, labels)
             run("hostile images", hostile, server, digits, labels)
         run("broken bundles", broken_bundles, fresh_copy("bundles"), scratch, digits, labels)
         run("model directory faults", directory_faults, fresh_copy("faults"), scratch, digits, labels)
@@ -130,6 +145,27 @@ def fuzz(server: Server, examples: int, digits: np.ndarray, labels: np.ndarray):
     notes += [f"{kind}: e.g. {example}" for kind, example in examples_of.items()]
     yield ["fuzz: random requests, all endpoints", tally["tried"], tally["5xx"],
            tally["connection dropped"] + tally["bad error body"], "; ".join(notes)]
+
+
+def schema_fuzz(server: Server, examples: int, digits: np.ndarray, labels: np.ndarray):
+    """schemathesis: a row per operation of /openapi.json, its answers checked against the document."""
+    tallies = []
+    for operation in operations(load_schema(server.url)):
+        tally = fuzz_operation(operation, server.url, examples, SCHEMA_SECONDS_PER_OPERATION)
+        tallies.append(tally)
+        notes = [tally.describe_statuses(), f"{tally.seconds:.0f} s"]
+        if tally.cut_short:
+            notes.append(f"CUT SHORT after {SCHEMA_SECONDS_PER_OPERATION} s")
+        if tally.failures:
+            notes.append(f"FAILED: {'; '.join(tally.failure_kinds())}")
+        yield [f"schemathesis: {tally.operation}", tally.cases, tally.server_errors, len(tally.failures),
+               "; ".join(notes)]
+    after = wrong_predictions(server.url, digits, labels)
+    yield [f"schemathesis: all {len(tallies)} operations", sum(t.cases for t in tallies),
+           sum(t.server_errors for t in tallies), sum(len(t.failures) for t in tallies),
+           f"checks: {', '.join(check.__name__ for check in CHECKS)}; at least {examples} per operation: "
+           f"{'yes' if all(t.cases >= examples for t in tallies) else 'NO'}; "
+           + ("still predicting correctly" if after is None else f"AFTERWARDS: {after}")]
 
 
 def hostile(server: Server, digits: np.ndarray, labels: np.ndarray):

@@ -11,7 +11,9 @@ Read in this order:
                       input against the bundle's contract, predicting
     predict.py        POST /predict: JSON, multipart uploads and raw images
     v2.py             the Open Inference Protocol (KServe V2) endpoints
+    binary.py         V2's binary tensor data extension: tensors as bytes after the JSON
     models.py         GET /models, POST /v2/repository/index
+    openapi.py        GET /openapi.json (service/openapi.yaml, the API's description) and /docs
     metrics.py        Prometheus metrics and GET /metrics (multiprocess mode)
     errors.py         every failure as {"error": "..."} with a 4xx status
     jsonio.py         orjson as Flask's JSON provider, and body parsing

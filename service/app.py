@@ -24,6 +24,7 @@ from service.config import Settings
 from service.errors import register_error_handlers
 from service.jsonio import OrjsonProvider
 from service.log import configure_logging
+from service.openapi import init_openapi
 from service.registry import Registry
 from service.security import SecuritySettings, init_security
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages serve their files under /ui (ui.py)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         MAX_BATCH=settings.max_batch,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in (ui.bp, predict.bp, v2.bp, models.bp, metrics.bp):
         app.register_blueprint(blueprint)
+    init_openapi(app, settings)
     return app
 
 

@@ -18,17 +18,21 @@ from flask.json.provider import JSONProvider
 from service.errors import ApiError
 
 
+def dumps(obj: Any) -> bytes:
+    """`obj` as JSON bytes; NumPy arrays and scalars are written directly, without Python lists."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 class OrjsonProvider(JSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return dumps(obj).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY),
-                                        mimetype="application/json")
+        return self._app.response_class(dumps(obj), mimetype="application/json")
 
 
 def parse_json(data: bytes) -> Any:

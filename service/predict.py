@@ -101,7 +101,7 @@ def _json_body() -> dict:
 def _uploaded_files() -> list[tuple[str, bytes]]:
     files = request.files.getlist("file")
     if not files:
-        fields = sorted(set(request.files) | set(request.form)) or "none"
+        fields = sorted(set(request.files) | set(request.form), key=str) or "none"  # a part may have no name
         raise ApiError(400, f"multipart body has no 'file' field (fields sent: {fields})")
     check_batch_size(len(files), "the multipart body")
     return [(f"file {i + 1} ({f.filename!r})", f.read()) for i, f in enumerate(files)]

@@ -15,8 +15,9 @@ Settings, from environment variables (all optional):
                      API from a browser; `*` allows any. Unset: no CORS headers, so browsers
                      keep other sites out.
 
-The drawing page and its assets (`/`, `/ui/...`) are always public: they are the same files for
-everyone and hold no data; with a token set, the page's own calls to /predict get a 401.
+The drawing page, the API's document and its viewer, and their assets (`/`, `/ui/...`,
+`/openapi.json`, `/docs...`) are always public: they are the same files for everyone and hold no
+data; with a token set, the pages' own calls to the API get a 401 until given the token.
 CORS preflight requests (OPTIONS) carry no credentials by design, so they are never guarded.
 
 Every response gets `X-Content-Type-Options: nosniff`. gunicorn's `Server` header is `gunicorn`
@@ -37,7 +38,7 @@ from service.errors import error_response
 
 HEALTH_PATHS = ("/v2/health/live", "/v2/health/ready")
 METRICS_PATH = "/metrics"
-UI_ENDPOINTS = ("ui.index", "ui.static")
+PUBLIC_ENDPOINTS = ("ui.index", "ui.static", "openapi.document", "openapi.docs", "openapi.asset")
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Request-ID"
 CORS_MAX_AGE_SECONDS = "600"
@@ -85,7 +86,7 @@ def init_security(app: Flask, settings: SecuritySettings) -> None:
     expected = settings.api_token.encode()
 
     def is_public() -> bool:
-        if request.method == "OPTIONS" or request.endpoint in UI_ENDPOINTS:
+        if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
             return True
         if request.path in HEALTH_PATHS:
             return settings.health_public

@@ -1,12 +1,17 @@
 """The drawing page: `GET /` serves a static page that draws a digit and calls `/predict`.
 
 Everything the page needs is in `service/static/` and served from here (no build step, no CDN).
-The assets live under `/ui/` so they cannot collide with any `/static` route of the app itself.
+The assets live under `/ui/`; the app itself has no `/static` route (Flask's default one would serve
+these same files without the headers below).
 """
+
+from pathlib import Path
 
 from flask import Blueprint, Response, send_from_directory
 
-bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui")
+STATIC = Path(__file__).with_name("static")
+
+bp = Blueprint("ui", __name__, static_folder=STATIC, static_url_path="/ui")
 
 # The page loads only its own files and talks only to this service; images it shows are drawn on
 # canvases or previewed from local files (blob:/data:). Nothing inline, so XSS has nowhere to run.
@@ -19,13 +24,12 @@ CONTENT_SECURITY_POLICY = (
 @bp.get("/")
 def index() -> Response:
     """The drawing page (revalidated on each load so a new deploy shows at once)."""
-    assert bp.static_folder is not None
-    return send_from_directory(bp.static_folder, "index.html", max_age=0)
+    return send_from_directory(STATIC, "index.html", max_age=0)
 
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    """Headers for the page and its assets only; the JSON API sets its own."""
+    """Headers for the pages and their assets only (here and at /docs); the JSON API sets its own."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -16,6 +16,10 @@ calibrated probability of the label); a request's "outputs" list picks some. The
 is echoed, and "model_version" is the version that answered. Failures are `{"error": "..."}`
 with 400, 404 (or 503: no version loaded).
 
+Tensors may also travel as bytes after the JSON, both ways (the binary tensor data extension,
+service/binary.py): what Triton's and KServe's clients send for large batches, every output
+included.
+
 The server is ready when the default model (MODEL_NAME) has a version loaded.
 """
 
@@ -27,6 +31,7 @@ import numpy as np
 from flask import Blueprint, request
 
 import shared
+from service import binary
 from service.errors import ApiError
 from service.inference import (
     classify,
@@ -39,16 +44,17 @@ from service.jsonio import parse_json
 from shared.bundle import Bundle
 
 INPUT_NAME = "input"
-OUTPUTS = ("probabilities", "label", "confidence")
 DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is the images' own
+OUTPUT_TYPES = {"probabilities": "FP32", "label": "INT64", "confidence": "FP32"}
 PLATFORM = "digitnet_numpy"
+EXTENSIONS = ["binary_tensor_data"]
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 
 @bp.get("")
 def server_metadata():
-    return {"name": "digitnet", "version": shared.__version__, "extensions": []}
+    return {"name": "digitnet", "version": shared.__version__, "extensions": EXTENSIONS}
 
 
 @bp.get("/health/live")
@@ -95,28 +101,36 @@ def model_ready(name: str, version: str | None = None):
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None):
     bundle = select_bundle(registry().snapshot, name, version)
-    body = _json_object()
+    if request.content_encoding not in (None, "", "identity"):
+        raise ApiError(415, f"Content-Encoding {request.content_encoding!r} is not supported: "
+                            "send the body uncompressed")
+    head, tail = binary.split_body(request.get_data(), request.headers.get(binary.HEADER))
+    body = _json_object(head)
     tensor = _single_input(body.get("inputs"))
-    wanted = _requested_outputs(body.get("outputs"))
-    proba, labels = classify(bundle, _input_batch(tensor, bundle))
-    # NumPy arrays as they are: the JSON provider (orjson) writes them without Python lists.
-    outputs = {
-        "probabilities": {"name": "probabilities", "datatype": "FP32", "shape": list(proba.shape),
-                          "data": proba.ravel()},
-        "label": {"name": "label", "datatype": "INT64", "shape": [len(labels)],
-                  "data": labels},
-        "confidence": {"name": "confidence", "datatype": "FP32", "shape": [len(labels)],
-                       "data": proba.max(axis=1)},
-    }
+    as_bytes = binary.flag(binary.parameters(body, "the request"), "binary_data_output", "the request")
+    wanted = _requested_outputs(body.get("outputs"), as_bytes)
+    proba, labels = classify(bundle, _input_batch(tensor, tail, bundle))
+    values = {"probabilities": proba, "label": np.asarray(labels, dtype=np.int64),
+              "confidence": proba.max(axis=1)}
     response = {"model_name": bundle.name, "model_version": str(bundle.version)}
     if "id" in body:
         response["id"] = body["id"]
-    response["outputs"] = [outputs[o] for o in wanted]
-    return response
+    outputs, blobs = [], []
+    for output, in_bytes in wanted.items():
+        value = values[output]
+        described = {"name": output, "datatype": OUTPUT_TYPES[output], "shape": list(value.shape)}
+        if in_bytes:
+            blobs.append(binary.tensor_bytes(value, OUTPUT_TYPES[output]))
+            described["parameters"] = {binary.SIZE: len(blobs[-1])}
+        else:  # NumPy arrays as they are: orjson writes them without Python lists.
+            described["data"] = value.ravel()
+        outputs.append(described)
+    response["outputs"] = outputs
+    return binary.response(response, blobs) if blobs else response
 
 
-def _json_object() -> dict:
-    body = parse_json(request.get_data())
+def _json_object(data: bytes) -> dict:
+    body = parse_json(data)
     if not isinstance(body, dict):
         raise ApiError(400, 'the request body must be a JSON object with "inputs"')
     if "id" in body and not isinstance(body["id"], str):
@@ -130,32 +144,55 @@ def _single_input(inputs: object) -> dict:
     tensor = inputs[0]
     if tensor.get("name") != INPUT_NAME:
         raise ApiError(400, f"unknown input {tensor.get('name')!r}: the model's input is {INPUT_NAME!r}")
-    for key in ("shape", "datatype", "data"):
+    for key in ("shape", "datatype"):
         if key not in tensor:
             raise ApiError(400, f"input {INPUT_NAME!r} has no {key!r}")
     return tensor
 
 
-def _input_batch(tensor: dict, bundle: Bundle) -> np.ndarray:
+def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
+    """The input as a batch the model takes, from its JSON `data` or from the bytes after the JSON."""
+    what = f"input {INPUT_NAME!r}"
     shape, datatype = tensor["shape"], tensor["datatype"]
     if datatype not in DATATYPES:
         raise ApiError(400, f"datatype {datatype!r} is not supported: use {' or '.join(DATATYPES)}")
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise ApiError(400, f'"shape" must be a list of non-negative integers, got {shape!r}')
-    data = numeric_array(tensor["data"], f"input {INPUT_NAME!r} data",
-                         integers_only=datatype == "UINT8")
-    if data.size != math.prod(shape):
-        raise ApiError(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
-    return input_batch(data.reshape(shape), f"input {INPUT_NAME!r}", bundle.input)
+    size = binary.declared_size(binary.parameters(tensor, what), what)
+    if size is None:
+        if tail:
+            raise ApiError(400, f"{len(tail)} bytes follow the JSON but no input declares "
+                                f'"{binary.SIZE}"')
+        if "data" not in tensor:
+            raise ApiError(400, f'{what} has neither "data" nor a "{binary.SIZE}" parameter')
+        data = numeric_array(tensor["data"], f"{what} data", integers_only=datatype == "UINT8")
+        if data.size != math.prod(shape):
+            raise ApiError(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
+        return input_batch(data.reshape(shape), what, bundle.input)
+    if "data" in tensor:
+        raise ApiError(400, f'{what} has both "data" and "{binary.SIZE}": send its values one way')
+    if size != len(tail):
+        raise ApiError(400, f'{what} declares "{binary.SIZE}": {size}, but {len(tail)} bytes follow '
+                            f"the JSON part ({binary.HEADER})")
+    return input_batch(binary.tensor_from_bytes(tail, datatype, shape, what), what, bundle.input)
 
 
-def _requested_outputs(requested: object) -> list[str]:
+def _requested_outputs(requested: object, as_bytes: bool) -> dict[str, bool]:
+    """The outputs to answer with, in order, each with whether it goes as bytes."""
     if requested is None:
-        return list(OUTPUTS)
+        return dict.fromkeys(OUTPUT_TYPES, as_bytes)
     names = [o.get("name") if isinstance(o, dict) else None for o in requested] \
         if isinstance(requested, list) else None
-    if not names or any(n not in OUTPUTS for n in names):
-        raise ApiError(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUTS))}, '
+    if not names or any(n not in OUTPUT_TYPES for n in names):
+        raise ApiError(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUT_TYPES))}, '
                             f"got {requested!r}")
-    return names
+    wanted = {}
+    for name, output in zip(names, requested):
+        what = f"output {name!r}"
+        params = binary.parameters(output, what)
+        if "classification" in params:
+            raise ApiError(400, f"{what}: the classification extension is not supported; "
+                                "ask for 'label' and 'probabilities'")
+        wanted[name] = binary.flag(params, "binary_data", what, default=as_bytes)
+    return wanted

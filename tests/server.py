@@ -8,6 +8,7 @@ and CPU time, signals, the log and the exit code.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -36,13 +37,14 @@ class Server:
     """`gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`, stopped by its pid.
 
     `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities); `app`
-    serves another application factory (a benchmark's variant of the service).
+    serves another application factory (a benchmark's variant of the service); `port` is a port
+    chosen beforehand (a client test starts its client first), else a free one.
     """
 
     def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2, host: str = "127.0.0.1",
                  prefix: Sequence[str] = (), gunicorn_args: Sequence[str] = (),
-                 app: str = "service.app:create_app()", **env: str) -> None:
-        self.port = free_port(host)
+                 app: str = "service.app:create_app()", port: int | None = None, **env: str) -> None:
+        self.port = port or free_port(host)
         self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.log_path = Path(log_path)
         # The caller's shell may set the security knobs: a test sets the ones it means.
@@ -117,6 +119,12 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def requests_logged(self, method: str, path: str) -> list[dict]:
+        """The app's log lines of the requests answered for `method path`, oldest first."""
+        lines = [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("message") == "request"
+                and line.get("method") == method and line.get("path") == path]
 
     def wait_for_log(self, *fragments: str, timeout: float = START_TIMEOUT_SECONDS) -> str:
         """The first log line holding every fragment, waiting for it to be written."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.app import REQUEST_ID
+from service.app import REQUEST_ID, create_app
 from service.config import Settings
 from tests.reliability.test_containers import dockerfile_stages
 
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = (ROOT / "proxy" / "nginx.conf").read_text()
 ENTRYPOINT = (ROOT / "proxy" / "entrypoint.sh").read_text()
 GUNICORN_CONF = (ROOT / "service" / "gunicorn.conf.py").read_text()
+PREDICTING = {"predict.predict", "v2.infer"}  # the app's endpoints whose answer depends only on the body
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +85,17 @@ def test_every_error_the_proxy_answers_has_a_json_message():
     assert {"413", "429", "502", "503", "504"} <= with_message
 
 
-def test_predictions_alone_are_retried_after_being_sent():
+def test_predictions_alone_are_retried_after_being_sent(tmp_path):
     """nginx never resends a POST it has sent, unless `non_idempotent`: only where the request is
-    a pure function of its body (a prediction)."""
+    a pure function of its body (a prediction), on every route of the app that predicts, whatever
+    the model and version."""
     locations = re.findall(r"location ([^{]*)\{([^}]*)\}", NGINX_CONF)
-    resent = sorted(where.strip() for where, body in locations if "non_idempotent" in body)
-    assert resent == ["= /predict", "~ ^/v2/models/[^/]+(/versions/[^/]+)?/infer$"]
+    resent = [where.split(maxsplit=1) for where, body in locations if "non_idempotent" in body]
+
+    def is_resent(path: str) -> bool:  # nginx's exact (=) and regular expression (~) locations
+        return any(path == where.strip() if kind == "=" else re.search(where.strip(), path)
+                   for kind, where in resent)
+
+    for rule in create_app(Settings(model_dir=tmp_path)).url_map.iter_rules():
+        assert is_resent(re.sub(r"<[^>]+>", "digits", rule.rule)) == (rule.endpoint in PREDICTING), rule.rule
     assert directive("proxy_next_upstream_tries") == ["2"]

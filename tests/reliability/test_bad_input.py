@@ -90,6 +90,16 @@ def test_wrong_multipart_field_names_are_named_back(server, session, field, know
     assert field in response.json()["error"]
 
 
+def test_multipart_parts_without_a_name_are_named_back(server, session):
+    """A part whose Content-Disposition has no name (a 500 until schemathesis sent one)."""
+    body = (b"--x\r\nContent-Disposition: form-data\r\n\r\nunnamed\r\n"
+            b'--x\r\nContent-Disposition: form-data; name="image"\r\n\r\nnamed\r\n--x--\r\n')
+    response = session.post(f"{server.url}/predict", data=body,
+                            headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=30)
+    assert response.status_code == 400 and problem(response) is None
+    assert "no 'file' field (fields sent: [None, 'image'])" in response.json()["error"]
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "image/png", "multipart/form-data; boundary=x"])
 def test_bodies_over_the_limit_are_413(server, content_type):
     body = np.zeros(17 * 1024 * 1024, dtype=np.uint8).tobytes()

@@ -132,9 +132,10 @@ def test_health_and_metrics_are_configurable(monkeypatch, model_dir, env, health
     assert client.get("/v2/health/ready", headers=bearer).status_code == 200
 
 
-def test_the_page_stays_public(monkeypatch, model_dir):
+def test_the_pages_and_the_api_document_stay_public(monkeypatch, model_dir):
     client = app_with(monkeypatch, model_dir, API_TOKEN=TOKEN).test_client()
-    for path in ("/", "/ui/app.js", "/ui/style.css"):
+    for path in ("/", "/ui/app.js", "/ui/style.css", "/openapi.json", "/docs", "/ui/docs.js",
+                 "/docs/swagger-ui-bundle.js"):
         assert client.get(path).status_code == 200, path
 
 

@@ -19,7 +19,8 @@ def test_server_health_and_metadata(url):
     assert requests.get(f"{url}/v2/health/live").json() == {"live": True}
     assert requests.get(f"{url}/v2/health/ready").json() == {"ready": True}
     server = requests.get(f"{url}/v2").json()
-    assert server["name"] == "digitnet" and "version" in server and server["extensions"] == []
+    assert server["name"] == "digitnet" and "version" in server
+    assert server["extensions"] == ["binary_tensor_data"]
 
 
 @pytest.mark.parametrize("path", ["/v2/models/mnist", "/v2/models/mnist/versions/1"])

@@ -1,0 +1,33 @@
+"""The Python client and command line of the digitnet service.
+
+    from client import Client
+    with Client("http://127.0.0.1:8000") as digitnet:
+        for prediction in digitnet.predict(["seven.png", "two.jpg"]):
+            print(prediction.source, prediction.label, prediction.probability)
+
+Read in this order:
+
+    api.py      Client: predict(), predict_each(), models(), health(); retries; batching
+    inputs.py   paths, bytes, Pillow images and NumPy arrays turned into batched requests
+    errors.py   the exception types, one per kind of failure
+    cli.py      the `digitnet` command: predict, models, health
+"""
+
+from client.api import Client, Health, Limits, Outcome, Prediction
+from client.errors import (
+    ApiError,
+    BadRequest,
+    ConnectionFailed,
+    DigitnetError,
+    InputError,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+__all__ = ["Client", "Health", "Limits", "Outcome", "Prediction", "ApiError", "BadRequest",
+           "ConnectionFailed", "DigitnetError", "InputError", "NotFound", "PayloadTooLarge",
+           "ServerError", "ServiceUnavailable", "Unauthorized", "UnsupportedMediaType"]

@@ -1,0 +1,7 @@
+"""`python -m client ...`: the `digitnet` command without its installed script."""
+
+import sys
+
+from client.cli import main
+
+sys.exit(main())
