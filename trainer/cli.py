@@ -32,7 +32,7 @@ REAL_HANDWRITING = dict(rotation=10.0, scale=0.1, shear=0.15, translate=1.0, ela
 PRESETS: dict[str, dict] = {
     # >= 98.5 % MNIST test accuracy in well under 90 s on 2 cores (see `make bench-quality`).
     "default": dict(hidden=(512, 256), activation="relu", optimizer="adam", learning_rate=2e-3,
-                    batch_size=128, epochs=20, schedule="one_cycle", weight_decay=0.0,
+                    batch_size=128, epochs=25, schedule="one_cycle", weight_decay=0.0,
                     dropout=0.0, ema=0.999, validation_fraction=0.1, patience=0,
                     augment=REAL_HANDWRITING),
     # >= 99.2 % MNIST test accuracy within 15 minutes on 2 cores (`make train-best`): wider

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
 from shared.preprocess import ImageError
 from trainer.calibration import expected_calibration_error
+from trainer.losses import log_softmax
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
@@ -46,16 +47,25 @@ class LabelledImages:
 
 @dataclass
 class Evaluation:
-    """What a model made of a folder: its probabilities (NaN rows for refused images)."""
+    """What a model made of a folder: its logits (NaN rows for refused images) and temperature."""
 
     labels: np.ndarray
-    probabilities: np.ndarray
+    logits: np.ndarray
+    temperature: float
     classes: list[int]
     refused: dict[str, str]  # file -> why the preprocessing refused it
 
     @property
+    def probabilities(self) -> np.ndarray:
+        """Calibrated probabilities, as the service answers them."""
+        return self.probabilities_at(self.temperature)
+
+    def probabilities_at(self, temperature: float) -> np.ndarray:
+        return np.exp(log_softmax(self.logits / temperature))
+
+    @property
     def answered(self) -> np.ndarray:
-        return ~np.isnan(self.probabilities[:, 0])
+        return ~np.isnan(self.logits[:, 0])
 
     @property
     def label_indices(self) -> np.ndarray:
@@ -81,6 +91,8 @@ class Evaluation:
             "recall": {str(c): float((predicted[labels == c] == c).mean())
                        for c in self.classes if (labels == c).any()},
             "ece": expected_calibration_error(proba, indices[answered]),
+            "ece_uncalibrated": expected_calibration_error(
+                self.probabilities_at(1.0)[answered], indices[answered]),
             "confusion_matrix": confusion_matrix(indices[answered], proba.argmax(axis=1),
                                                  len(self.classes)).tolist(),
         }
@@ -140,16 +152,17 @@ def evaluate(bundle: Bundle, images: LabelledImages, progress: bool = True) -> E
         except ImageError as e:
             refused[str(path)] = str(e)
             answered[i] = False
-    probabilities = model.predict_proba(rows)
-    probabilities[~answered] = np.nan
-    return Evaluation(images.labels, probabilities, model.classes, refused)
+    logits = model.logits(rows)
+    logits[~answered] = np.nan
+    return Evaluation(images.labels, logits, model.temperature, model.classes, refused)
 
 
 def print_summary(name: str, bundle: Bundle, summary: dict) -> None:
     print(f"{name}: model {bundle.name} v{bundle.version}, {summary['images']} images "
           f"({summary['refused']} refused by the preprocessing)")
     print(f"accuracy {summary['accuracy']:.4f}   expected calibration error "
-          f"{summary['ece']:.4f} (15 bins)")
+          f"{summary['ece']:.4f} (15 bins; {summary['ece_uncalibrated']:.4f} without the "
+          "temperature)")
     if "confidence_threshold" in summary:
         print(f"answering only at confidence >= {summary['confidence_threshold']:.3f}: "
               f"{summary['coverage_at_threshold']:.1%} answered, "
