@@ -13,6 +13,9 @@ its augmentation costs and buys, against the same network trained without it in 
 
 from __future__ import annotations
 
+import trainer.blas  # noqa: F401  (before NumPy: the trainer's one BLAS thread)
+
+# isort: split
 import json
 import os
 import statistics
