@@ -193,7 +193,8 @@ def test_thin_pen_strokes_are_thickened_to_mnist_width():
     mnist_like = (thick.astype(np.float64).sum(), thin.astype(np.float64).sum())
     assert mnist_like[1] > 0.7 * mnist_like[0]  # without thickening: about a fifth
     ink = np.asarray(pen_drawing(pen=3)) < 128
-    digit = preprocess._to_box(preprocess.crop_to_ink(ink.astype(np.float32) * 255), 128)
+    digit = preprocess._to_box(preprocess.crop_to_ink(ink.astype(np.float32) * 255),
+                               preprocess.STROKE_BOX, Image.Resampling.BILINEAR)
     assert preprocess.stroke_width(digit >= 128) < preprocess.MIN_STROKE  # so it was thin
     thickened = preprocess._normalize_stroke(ink.astype(np.float32)[40:260, 70:210] * 255)
     assert preprocess.stroke_width(thickened >= 128) >= preprocess.MIN_STROKE
@@ -209,7 +210,7 @@ def test_only_strokes_thinner_than_mnists_are_thickened(mnist):
     for digit in digits:
         ink = 255.0 - np.asarray(drawn_digit(digit), dtype=np.float32)
         crop = preprocess.crop_to_ink(ink)
-        before = preprocess._to_box(crop, preprocess.STROKE_BOX)
+        before = preprocess._to_box(crop, preprocess.STROKE_BOX, Image.Resampling.BILINEAR)
         after = preprocess._normalize_stroke(crop)
         width = preprocess.stroke_width(before >= 128)
         if width >= preprocess.MIN_STROKE:
