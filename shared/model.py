@@ -85,10 +85,6 @@ class Model:
     def layer_sizes(self) -> list[int]:
         return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
 
-    @property
-    def activations(self) -> list[str]:
-        return [*self.hidden_activations, self.output_activation]
-
     def scale(self, x: np.ndarray) -> np.ndarray:
         return min_max_scale(x, self.input_min, self.input_max, self.weights[0].dtype.type)
 

@@ -23,6 +23,11 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 GOLDEN = (np.sqrt(5) - 1) / 2
 
 
+def probabilities_at(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / temperature): the probabilities a model with that temperature gives."""
+    return np.exp(log_softmax(logits / temperature))
+
+
 def cross_entropy_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean cross-entropy of softmax(logits / temperature) against integer labels."""
     log_p = log_softmax(logits.astype(np.float64) / temperature)
@@ -45,18 +50,24 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, iterations: int = 60
     return float(2 / (low + high))
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
-                               bins: int = ECE_BINS) -> float:
-    """Size-weighted mean |accuracy - confidence| over equal-width bins of confidence."""
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of `bins` equal-width bins of confidence: how many predictions fall in it, their
+    mean confidence and their accuracy (0 for an empty bin)."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     which = np.minimum((confidence * bins).astype(int), bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            gap += abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.sum()
-    return float(gap / len(labels))
+    counts = np.bincount(which, minlength=bins)
+    filled = np.maximum(counts, 1)
+    return (counts, np.bincount(which, confidence, bins) / filled,
+            np.bincount(which, correct, bins) / filled)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
+                               bins: int = ECE_BINS) -> float:
+    """Size-weighted mean |accuracy - confidence| over equal-width bins of confidence."""
+    counts, confidence, accuracy = reliability_bins(probabilities, labels, bins)
+    return float((counts * np.abs(accuracy - confidence)).sum() / len(labels))
 
 
 def accuracy_by_coverage(probabilities: np.ndarray, labels: np.ndarray

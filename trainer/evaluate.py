@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
 from shared.preprocess import ImageError
-from trainer.calibration import expected_calibration_error
-from trainer.losses import log_softmax
+from trainer.calibration import expected_calibration_error, probabilities_at
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
@@ -61,7 +60,7 @@ class Evaluation:
         return self.probabilities_at(self.temperature)
 
     def probabilities_at(self, temperature: float) -> np.ndarray:
-        return np.exp(log_softmax(self.logits / temperature))
+        return probabilities_at(self.logits, temperature)
 
     @property
     def answered(self) -> np.ndarray:

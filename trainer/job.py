@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Bundle, save_new_version
-from trainer.calibration import confidence_threshold, expected_calibration_error, fit_temperature
+from trainer.calibration import (
+    confidence_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    probabilities_at,
+)
 from trainer.data import Dataset
+from trainer.losses import cross_entropy_from_probabilities
 from trainer.network import MLP, TrainingConfig
 from trainer.progress import EpochProgress
 from trainer.report import confusion_matrix, write_report
@@ -36,24 +42,31 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                           on_batch=progress.on_batch if progress else None,
                           image_shape=data.image_shape)
     held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
-    ece_before = _ece(mlp, data.x_test, data.y_test)
     calibration = calibrate(mlp, *held_out) if len(held_out[1]) else {}
     seconds = time.perf_counter() - started
 
     # Final metrics on whole sets with the final weights (the history's train figures are
-    # running averages taken while the weights moved).
-    history = mlp.history
+    # running averages taken while the weights moved). The test set goes through the network
+    # once: its logits give the probabilities with and without the temperature.
+    history, model = mlp.history, mlp.model
     train_loss, train_accuracy = mlp.evaluate(data.x_train, data.y_train)
-    test_loss, test_accuracy = mlp.evaluate(data.x_test, data.y_test)
+    test_labels = np.searchsorted(model.classes, data.y_test)
+    test_logits = model.logits(data.x_test)
+    test_proba = probabilities_at(test_logits, model.temperature)
+    test_predicted = test_proba.argmax(axis=1)
+    test_accuracy = float((test_predicted == test_labels).mean())
     metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss,
-               "test_accuracy": test_accuracy, "test_loss": test_loss,
-               "test_ece": _ece(mlp, data.x_test, data.y_test), "test_ece_uncalibrated": ece_before}
+               "test_accuracy": test_accuracy,
+               "test_loss": cross_entropy_from_probabilities(test_proba, test_labels),
+               "test_ece": expected_calibration_error(test_proba, test_labels),
+               "test_ece_uncalibrated": expected_calibration_error(
+                   probabilities_at(test_logits, 1.0), test_labels)}
     if "val_accuracy" in history:
         metrics["val_accuracy"] = max(history["val_accuracy"])
         metrics["val_loss"] = history["val_loss"][history["val_accuracy"].index(
             metrics["val_accuracy"])]
 
-    bundle = save_new_version(model_dir, model_name, mlp.model, {
+    bundle = save_new_version(model_dir, model_name, model, {
         "training": {**config.to_dict(), "preset": preset, "epochs_run": len(history["loss"]),
                      "seconds": round(seconds, 2),
                      "epoch_seconds": [round(s, 3) for s in history["seconds"]]},
@@ -66,8 +79,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
 
     paths = {}
     if report:
-        predictions = mlp.predict(data.x_test)
-        confusion = confusion_matrix(data.y_test, predictions, len(mlp.model.classes))
+        confusion = confusion_matrix(test_labels, test_predicted, len(model.classes))
         paths = write_report(
             bundle.path.parent / "reports" / str(bundle.version), history, confusion,
             {"model_name": model_name, "model_version": bundle.version, **metrics,
@@ -76,7 +88,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
             title=f"{model_name} v{bundle.version}: hidden {list(config.hidden)}, "
                   f"{config.activation}, {config.optimizer}, test accuracy {test_accuracy:.4f}",
             calibration=(mlp.predict_proba(held_out[0]),
-                         np.searchsorted(mlp.model.classes, held_out[1]))
+                         np.searchsorted(model.classes, held_out[1]))
             if len(held_out[1]) else None)
     return JobResult(bundle, paths, metrics)
 
@@ -86,19 +98,17 @@ def calibrate(mlp: MLP, x_held_out: np.ndarray, y_held_out: np.ndarray) -> dict:
     confidence above which answers are THRESHOLD_TARGET_ACCURACY right there."""
     model = mlp.model
     labels = np.searchsorted(model.classes, y_held_out)
-    ece_before = _ece(mlp, x_held_out, y_held_out)
-    model.temperature = fit_temperature(model.logits(x_held_out), labels)
-    proba = model.predict_proba(x_held_out)
+    logits = model.logits(x_held_out)
+    model.temperature = fit_temperature(logits, labels)
+    proba = probabilities_at(logits, model.temperature)
     return {
         "method": "temperature scaling, fitted on the validation split",
         "temperature": model.temperature,
         "held_out_images": len(labels),
         "held_out_ece": expected_calibration_error(proba, labels),
-        "held_out_ece_uncalibrated": ece_before,
+        "held_out_ece_uncalibrated": expected_calibration_error(probabilities_at(logits, 1.0),
+                                                                labels),
         "confidence_threshold": confidence_threshold(proba, labels, THRESHOLD_TARGET_ACCURACY),
         "threshold_target_accuracy": THRESHOLD_TARGET_ACCURACY,
     }
 
-
-def _ece(mlp: MLP, x: np.ndarray, y: np.ndarray) -> float:
-    return expected_calibration_error(mlp.predict_proba(x), np.searchsorted(mlp.model.classes, y))

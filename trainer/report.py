@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.calibration import ECE_BINS, accuracy_by_coverage
+from trainer.calibration import ECE_BINS, accuracy_by_coverage, reliability_bins
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -81,13 +81,11 @@ def plot_evaluation(path: Path, summary: dict, probabilities: np.ndarray, labels
     fig, (ax_cm, ax_rel, ax_cov) = plt.subplots(1, 3, figsize=(17, 5))
     _confusion_panel(ax_cm, np.asarray(summary["confusion_matrix"]), "Confusion matrix")
 
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    which = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    counts, _, accuracy = reliability_bins(probabilities, labels)
+    filled = counts > 0
     centres = (np.arange(ECE_BINS) + 0.5) / ECE_BINS
-    filled = [b for b in range(ECE_BINS) if (which == b).any()]
-    ax_rel.bar(centres[filled], [correct[which == b].mean() for b in filled],
-               width=1 / ECE_BINS, edgecolor="black", alpha=0.7, label="accuracy")
+    ax_rel.bar(centres[filled], accuracy[filled], width=1 / ECE_BINS, edgecolor="black",
+               alpha=0.7, label="accuracy")
     ax_rel.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     ax_rel.set(title=f"Reliability (ECE {summary['ece']:.4f})", xlabel="confidence",
                ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
