@@ -13,11 +13,15 @@ distorted afresh every epoch, so the network sees a new variant of every digit e
   or erosion (thinner) by a random amount.
 
 `fraction` distorts only that share of each batch and leaves the rest as it is, so the network
-keeps seeing clean digits too. The affine map and the elastic field make one displacement per
-output pixel, so each image is resampled once (bilinear, zero outside the field). Everything is
-vectorised over the batch: a batch of 128 digits costs a few NumPy calls, not 128 Python loops.
-With every amount at zero the output is exactly the input. The random numbers come from the
-generator passed in, so the same seed gives the same distortions.
+keeps seeing clean digits too. `styles` is the share of 1s, 7s and 9s shown, each epoch, in a
+handwriting style MNIST lacks (a stroke drawn onto the digit: trainer/styles.py); the training
+loop swaps those in before the distortions here.
+
+The affine map and the elastic field make one displacement per output pixel, so each image is
+resampled once (bilinear, zero outside the field). Everything is vectorised over the batch: a
+batch of 128 digits costs a few NumPy calls, not 128 Python loops. With every amount at zero the
+output is exactly the input. The random numbers come from the generator passed in, so the same
+seed gives the same distortions.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class AugmentConfig:
     elastic_sigma: float = 4.0   # pixels: smoothness of the elastic field
     thickness: float = 0.0       # up to this fraction of the way to a dilated or eroded stroke
     fraction: float = 1.0        # share of the images distorted; the others stay as they are
+    styles: float = 0.0          # share of digits with a style (trainer/styles.py) shown in it
 
     def __post_init__(self) -> None:
         if min(self.rotation, self.scale, self.shear, self.translate, self.elastic_alpha,
@@ -46,8 +51,8 @@ class AugmentConfig:
             raise ValueError("augmentation amounts must be >= 0")
         if not self.scale < 1 or not self.thickness <= 1 or self.elastic_sigma <= 0:
             raise ValueError("augmentation needs scale < 1, thickness <= 1 and elastic_sigma > 0")
-        if not 0 <= self.fraction <= 1:
-            raise ValueError("augmentation fraction must be in [0, 1]")
+        if not 0 <= self.fraction <= 1 or not 0 <= self.styles <= 1:
+            raise ValueError("augmentation fraction and styles must be in [0, 1]")
 
     @property
     def enabled(self) -> bool:

@@ -4,12 +4,14 @@ The forward pass is `shared.model.forward_layers`, the same code the service run
 output layer is run as "identity" so the loss can be taken from the logits with log-sum-exp;
 softmax(logits) is exactly what the served model's softmax output computes.
 
-What a mini-batch step does, in order: distort the batch's images (trainer/augment.py, when
-augmentation is on), run forward with dropout masks on the hidden layers, backpropagate, let
-the optimiser update the parameters at the schedule's learning rate (trainer/schedules.py), and
-fold the new parameters into their exponential moving average (when `ema` is on). Validation,
-early stopping and the saved model use the averaged parameters: an average over the last few
-hundred steps sits nearer the minimum than the last step's noisy position.
+What a mini-batch step does, in order: show some of its 1s, 7s and 9s in a handwriting style
+MNIST lacks (trainer/styles.py, drawn once before the first epoch) and distort the batch's images
+(trainer/augment.py), when augmentation asks for them; run forward with dropout masks on the
+hidden layers, backpropagate, let the optimiser update the parameters at the schedule's learning
+rate (trainer/schedules.py), and fold the new parameters into their exponential moving average
+(when `ema` is on). Validation, early stopping and the saved model use the averaged parameters:
+an average over the last few hundred steps sits nearer the minimum than the last step's noisy
+position.
 
     model = MLP(TrainingConfig(hidden=(128, 32))).fit(x_train, y_train)
     model.accuracy(x_test, y_test), model.history["val_accuracy"]
@@ -31,6 +33,7 @@ from trainer.initializers import initial_parameters
 from trainer.losses import cross_entropy_from_probabilities, one_hot, softmax_cross_entropy
 from trainer.optimizers import OPTIMIZERS
 from trainer.schedules import SCHEDULES
+from trainer.styles import StyledCopies
 
 
 @dataclass
@@ -123,12 +126,16 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
 
 def mini_batches(x: np.ndarray, order: np.ndarray, batch_size: int, augment: AugmentConfig,
                  image_shape: tuple[int, int] | None, rng: np.random.Generator,
-                 pool: ThreadPoolExecutor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, inputs) of each mini-batch of `order`, distorted when augmentation is on; the
-    next batch is made in `pool` while the caller trains on the current one."""
+                 pool: ThreadPoolExecutor, styled: StyledCopies | None = None,
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, inputs) of each mini-batch of `order`, with styled copies swapped in and
+    distorted when augmentation is on; the next batch is made in `pool` while the caller trains
+    on the current one."""
     def make(b: int) -> tuple[np.ndarray, np.ndarray]:
         idx = order[b * batch_size:(b + 1) * batch_size]
         batch = x[idx]
+        if styled is not None:
+            batch = styled.swap_in(batch, idx, rng)
         if augment.enabled:
             batch = augment_batch(batch.reshape(len(idx), *image_shape), augment, rng)
         return idx, batch.reshape(len(idx), -1)
@@ -196,7 +203,8 @@ class MLP:
         rng = np.random.default_rng(cfg.seed)
         classes = np.unique(y)
         labels = np.searchsorted(classes, y)
-        if cfg.augment.enabled and (image_shape is None or np.prod(image_shape) != x.shape[1]):
+        needs_images = cfg.augment.enabled or cfg.augment.styles
+        if needs_images and (image_shape is None or np.prod(image_shape) != x.shape[1]):
             raise ValueError(f"augmentation needs the images' shape; got {image_shape} for "
                              f"{x.shape[1]} features")
 
@@ -241,13 +249,15 @@ class MLP:
         # its loops, so on two cores the next batch's augmentation overlaps this one's training.
         # The distortions have their own generator, drawn in batch order: same seed, same run.
         augment_rng = np.random.default_rng([cfg.seed, 1])
+        styled = (StyledCopies.draw(x_train, y[train_idx], image_shape, cfg.augment.styles,
+                                    augment_rng) if cfg.augment.styles else None)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             shuffled = rng.permutation(n_train)
             loss_sum, correct = 0.0, 0
             batches = mini_batches(x_train, shuffled, batch_size, cfg.augment, image_shape,
-                                   augment_rng, pool)
+                                   augment_rng, pool, styled)
             for b, (idx, batch) in enumerate(batches):
                 optimizer.learning_rate = cfg.learning_rate * schedule(
                     epoch - 1 + b / n_batches, cfg.epochs, cfg.lr_decay)

@@ -109,7 +109,8 @@ def test_openml_source_offline_exits_1_with_a_clear_message(tmp_path: Path) -> N
 def test_augmentation_and_regularisation_options_reach_the_manifest(tmp_path: Path) -> None:
     result = run_trainer("--dataset", "digits", "--hidden", "32", "--epochs", "2",
                          "--rotation", "12", "--shear", "0.2", "--elastic-alpha", "2",
-                         "--elastic-sigma", "1.5", "--thickness", "0.5", "--dropout", "0.1",
+                         "--elastic-sigma", "1.5", "--thickness", "0.5", "--styles", "0.5",
+                         "--dropout", "0.1",
                          "--schedule", "cosine", "--ema", "0.9", "--model-dir", str(tmp_path),
                          "--model-name", "aug", "--no-report")
     assert result.returncode == 0, result.stderr
@@ -117,7 +118,7 @@ def test_augmentation_and_regularisation_options_reach_the_manifest(tmp_path: Pa
     training = bundle.manifest["training"]
     assert training["augment"] == {"rotation": 12.0, "scale": 0.0, "shear": 0.2, "translate": 0.0,
                                    "elastic_alpha": 2.0, "elastic_sigma": 1.5, "thickness": 0.5,
-                                   "fraction": 1.0}
+                                   "fraction": 1.0, "styles": 0.5}
     assert (training["dropout"], training["schedule"], training["ema"]) == (0.1, "cosine", 0.9)
     assert len(training["epoch_seconds"]) == 2
     calibration = bundle.manifest["calibration"]

@@ -26,11 +26,13 @@ def test_same_seed_gives_identical_weights(digits) -> None:
 
 
 def test_same_seed_same_weights_with_augmentation_and_dropout(digits) -> None:
-    """Batches are distorted in a thread ahead of training: still one seed, one result."""
+    """Batches are styled and distorted in a thread ahead of training: still one seed, one
+    result."""
     from trainer.augment import AugmentConfig
 
     config = TrainingConfig(hidden=(32,), epochs=3, batch_size=32, dropout=0.2, ema=0.9,
-                            augment=AugmentConfig(rotation=10, elastic_alpha=1, thickness=0.5))
+                            augment=AugmentConfig(rotation=10, elastic_alpha=1, thickness=0.5,
+                                                  styles=0.5))
     first, again = (MLP(config).fit(digits.x_train, digits.y_train, image_shape=(8, 8))
                     for _ in range(2))
     assert np.array_equal(first.model.weights[0], again.model.weights[0])
