@@ -153,7 +153,8 @@ def gaussian_matrix(size: int, sigma: float) -> np.ndarray:
 
 
 def bilinear_sample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """images[i] read at fractional positions (rows[i], cols[i]); zero outside the image.
+    """images[i] read at fractional positions (rows[i], cols[i]); zero outside the image. The
+    result has the positions' shape, which need not be the images'.
 
     `rows` and `cols` are used as scratch space (they are the caller's temporaries).
     """
@@ -188,7 +189,7 @@ def bilinear_sample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> n
     bottom -= top
     bottom *= r
     top += bottom
-    return top.reshape(n, height, width)
+    return top.reshape(rows.shape)
 
 
 def change_thickness(images: np.ndarray, amount: np.ndarray) -> np.ndarray:

@@ -196,8 +196,7 @@ def draw_style(images: np.ndarray, style: Callable[[Ink, np.random.Generator], S
         canvas[np.arange(canvas.shape[1])[None, :] > stroke.erase_below[:, None]] = 0.0
     drawn = draw_polylines(canvas.shape[1:], stroke.points, before.pen)
     np.maximum(canvas, drawn * level[:, None, None], out=canvas)
-    styled = renormalise(canvas, before, Ink.measure(canvas))
-    return styled[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    return renormalise(canvas, before, Ink.measure(canvas))
 
 
 def draw_polylines(shape: tuple[int, int], points: np.ndarray, pen: np.ndarray) -> np.ndarray:
@@ -223,10 +222,12 @@ def draw_polylines(shape: tuple[int, int], points: np.ndarray, pen: np.ndarray) 
 
 
 def renormalise(canvas: np.ndarray, before: Ink, after: Ink) -> np.ndarray:
-    """The styled canvas scaled so the digit's longer side is as long as before the stroke was
-    drawn, and moved so its centre of mass is where it was (MNIST put each digit's there)."""
+    """The field inside the styled canvas's margin, scaled so the digit's longer side is as long
+    as before the stroke was drawn, and moved so its centre of mass is where it was (MNIST put
+    each digit's there)."""
     scale = (before.extent / after.extent)[:, None, None]
-    rows, columns = np.indices(canvas.shape[1:], dtype=np.float32)
+    height, width = canvas.shape[1] - 2 * MARGIN, canvas.shape[2] - 2 * MARGIN
+    rows, columns = np.indices((height, width), dtype=np.float32) + MARGIN
     # Output pixel p reads the styled canvas at after.center + (p - before.center) / scale.
     read_rows = after.center[:, 0, None, None] + (rows - before.center[:, 0, None, None]) / scale
     read_columns = (after.center[:, 1, None, None]
