@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
 from shared.bundle import save_new_version
+from tests.helpers import DIGITS_CONFIG
 from tests.load import Load, summarize
 from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
 from tests.reliability.checks import not_serving_only, problem, wrong_predictions
@@ -90,8 +91,7 @@ def main() -> None:
         # so fuzzed requests for "digits" reach its contract and its recipe rather than a 404.
         inputs = fresh_copy("inputs")
         digits_data = load_digits_dataset()
-        digits_mlp = MLP(TrainingConfig(hidden=(64,), epochs=30, batch_size=32, seed=0)).fit(
-            digits_data.x_train, digits_data.y_train)
+        digits_mlp = MLP(DIGITS_CONFIG).fit(digits_data.x_train, digits_data.y_train)
         save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
                          image_shape=digits_data.image_shape, recipe=digits_data.recipe)
         with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:

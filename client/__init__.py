@@ -3,7 +3,7 @@
     from client import Client
     with Client("http://127.0.0.1:8000") as digitnet:
         for prediction in digitnet.predict(["seven.png", "two.jpg"]):
-            print(prediction.source, prediction.label, prediction.probability)
+            print(prediction.source, prediction.label, prediction.confidence)
 
 Read in this order:
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import functools
 import json
 import os
 import re
@@ -47,7 +48,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 
+from tests.helpers import mnist_test_digits
 from tests.load import Load, Summary, summarize
+from tests.reliability.faults import digit_body
+from tests.server import free_port
 from trainer.data import load_mnist
 
 TIMEOUT = 10                   # seconds, per request
@@ -95,10 +99,10 @@ def address(container: str) -> str:
     return inspect(container, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 
 
-def json_lines(container: str, since: float | None = None) -> list[dict]:
-    """The JSON lines a container wrote (stdout and stderr), optionally since a Unix time."""
-    args = ["logs", *(["--since", f"{since:.3f}"] if since else []), container]
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+def json_lines(container: str) -> list[dict]:
+    """The JSON lines a container wrote (stdout and stderr)."""
+    result = subprocess.run(["docker", "logs", container], capture_output=True, text=True,
+                            timeout=60)
     lines = []
     for line in (result.stdout + result.stderr).splitlines():
         if line.startswith("{"):
@@ -109,9 +113,9 @@ def json_lines(container: str, since: float | None = None) -> list[dict]:
     return lines
 
 
-def request_lines(container: str, prefix: str, since: float | None = None) -> list[dict]:
+def request_lines(container: str, prefix: str) -> list[dict]:
     """A container's request log lines whose request id starts with `prefix`."""
-    return [line for line in json_lines(container, since)
+    return [line for line in json_lines(container)
             if line.get("message") == "request" and str(line.get("request_id", "")).startswith(prefix)]
 
 
@@ -141,11 +145,10 @@ def cpu_seconds(container: str) -> float | None:
 
 # --- requests ------------------------------------------------------------------------------
 
-def digits_body(count: int = 1) -> bytes:
-    """`count` real MNIST test digits (from $MNIST_DIR) as a /predict JSON body."""
-    mnist = load_mnist()
-    pick = np.random.default_rng(0).choice(len(mnist.y_test), size=count, replace=False)
-    return json.dumps({"instances": mnist.x_test[pick].reshape(count, -1).tolist()}).encode()
+@functools.cache
+def digits_body() -> bytes:
+    """A real MNIST test digit (from $MNIST_DIR) as a /predict JSON body, read once."""
+    return digit_body(mnist_test_digits(load_mnist(), 1)[0])
 
 
 def predict_load(url: str, body: bytes, connections: int, prefix: str, *, max_seconds: float) -> Load:
@@ -292,9 +295,7 @@ def check_limits(args: argparse.Namespace) -> None:
             f"a bad PROXY_RATE was not refused: exit {refused.returncode}: {refused.stdout}{refused.stderr}")
     print("PROXY_RATE=fast: refused at start with a message naming it (exit 2)")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     container = docker("run", "--detach", "--rm", "--network", network, "--read-only", "--tmpfs", "/tmp",
                        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                        "--label", f"com.docker.compose.project={args.project}",

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.policy import (
-    LABEL,
     MAX_POLICY_BYTES,
     POLICY_FILE,
     VERSION,
@@ -102,8 +101,7 @@ class ModelState:
         """The loaded bundle a version number ("3") or a label ("stable") names, or None."""
         if VERSION.match(selector):
             return self.bundles.get(int(selector))
-        version = self.labels.get(selector) if LABEL.match(selector) else None
-        return None if version is None else self.bundles.get(version)
+        return self.bundles.get(self.labels.get(selector))
 
     def same_as(self, other: ModelState | None) -> bool:
         """Whether `other` shows the same thing (bundles compared by identity, not by weights)."""

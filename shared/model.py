@@ -93,12 +93,15 @@ class Model:
         hidden_then_identity = [*self.hidden_activations, "identity"]
         return forward_layers(self.weights, self.biases, hidden_then_identity, self.scale(x))[-1]
 
+    def probabilities(self, logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """The output layer on `logits` (left as they are) divided by `temperature`: the model's
+        own when None, as the service answers; 1.0 gives the uncalibrated probabilities."""
+        scale = 1.0 / (self.temperature if temperature is None else temperature)
+        return ACTIVATIONS[self.output_activation](logits * logits.dtype.type(scale))
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities for raw inputs (n, n_features): one row per input."""
-        z = self.logits(x)
-        if self.temperature != 1.0:
-            z *= z.dtype.type(1.0 / self.temperature)
-        return ACTIVATIONS[self.output_activation](z)
+        return self.probabilities(self.logits(x))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]

@@ -180,7 +180,7 @@ def paper_level(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def center_in_field(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, bring strokes to MNIST's width, scale the longer side to BOX px, and
     centre the mass in a FIELD x FIELD array."""
-    digit = _to_box(_normalize_stroke(crop_to_ink(ink)), BOX)
+    digit = to_box(_normalize_stroke(crop_to_ink(ink)), BOX)
     top = digit.max()
     if top > 0:  # thin strokes grey out when shrunk; MNIST's ink reaches full intensity
         digit *= 255.0 / top
@@ -205,7 +205,7 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
-def _to_box(image: np.ndarray, side: int,
+def to_box(image: np.ndarray, side: int,
             resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
     """`image` resized so its longer side is `side` px, keeping the aspect ratio (antialiased)."""
     height, width = image.shape
@@ -221,7 +221,7 @@ def _normalize_stroke(crop: np.ndarray) -> np.ndarray:
     Bilinear is enough for this intermediate size (it is measured and dilated, not shown), and
     three times cheaper than the final Lanczos.
     """
-    digit = _to_box(crop, STROKE_BOX, Image.Resampling.BILINEAR)
+    digit = to_box(crop, STROKE_BOX, Image.Resampling.BILINEAR)
     width = stroke_width(digit >= 128)
     radius = int(round((TARGET_STROKE - width) / 2))
     if width >= MIN_STROKE or radius < 1:
@@ -236,17 +236,20 @@ def _pad(image: np.ndarray, margin: int) -> np.ndarray:
     return padded
 
 
-def stroke_width(ink: np.ndarray) -> float:
-    """Mean width of the strokes of a binary image: twice the area over the boundary's length.
+def stroke_width(ink: np.ndarray) -> float | np.ndarray:
+    """Mean width of the strokes of a binary image, or of each of a batch (..., rows, columns):
+    twice the area over the boundary's length.
 
     A stroke of width w and length L covers w*L pixels and has 2L of edge: 2 * area / edge = w.
     The edge is counted as the ink pixels with a blank 4-neighbour.
     """
-    padded = _pad(ink, 1)
-    inner = (padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1]
-             & padded[1:-1, :-2] & padded[1:-1, 2:])
-    edge = int((ink & ~inner).sum())
-    return 2.0 * int(ink.sum()) / edge if edge else 0.0
+    rows, columns = ink.shape[-2:]
+    padded = np.zeros((*ink.shape[:-2], rows + 2, columns + 2), dtype=bool)
+    padded[..., 1:-1, 1:-1] = ink
+    inner = (padded[..., 1:-1, 1:-1] & padded[..., :-2, 1:-1] & padded[..., 2:, 1:-1]
+             & padded[..., 1:-1, :-2] & padded[..., 1:-1, 2:])
+    edge = (ink & ~inner).sum(axis=(-2, -1))
+    return 2.0 * ink.sum(axis=(-2, -1)) / np.maximum(edge, 1)
 
 
 def dilate(image: np.ndarray, radius: int) -> np.ndarray:

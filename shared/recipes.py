@@ -33,6 +33,7 @@ from shared.preprocess import (
     decode_image,
     image_to_mnist,
     normalize_ink,
+    to_box,
     to_grayscale,
 )
 
@@ -76,10 +77,7 @@ def image_to_optdigits(image: Image.Image) -> np.ndarray:
 def fit_bitmap(crop: np.ndarray, side: int) -> np.ndarray:
     """Ink cropped to its box, scaled so its longer side is `side` (antialiased), made black
     and white at half its ink level, and centred in a `side` x `side` boolean bitmap."""
-    height, width = crop.shape
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    digit = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize(size, Image.Resampling.LANCZOS))
+    digit = to_box(crop, side)
     # Thin strokes grey out when shrunk: half of the brightest pixel left, not of 255.
     ink = digit >= 0.5 * max(int(digit.max()), 1)
     bitmap = np.zeros((side, side), dtype=bool)

@@ -2,20 +2,17 @@
 model trained on scikit-learn's digits, and one real gunicorn server serving both (as models
 "mnist" and "digits") for the tests that only send it requests."""
 
+import copy
 from pathlib import Path
 
 import pytest
 
 from shared.bundle import Bundle, latest_bundle_path, load_bundle, save_new_version
+from tests.helpers import DIGITS_CONFIG, FIXTURE_CONFIG
 from tests.server import Server
 from trainer.data import Dataset, load_digits_dataset, load_mnist
 from trainer.job import calibrate
-from trainer.network import MLP, TrainingConfig
-
-# Small and quick (a few seconds), and good enough to read real digits (~97% on MNIST test).
-FIXTURE_CONFIG = TrainingConfig(hidden=(128,), epochs=4, batch_size=64, seed=0)
-# About a second: ~98% on the digits' own test set.
-DIGITS_CONFIG = TrainingConfig(hidden=(64,), epochs=30, batch_size=32, seed=0)
+from trainer.network import MLP
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +39,11 @@ def digits_mlp(digits: Dataset) -> MLP:
 
 def save_trained(directory: Path, name: str, mlp: MLP, data: Dataset) -> Bundle:
     """Save `mlp` as the next version of `name`, calibrated on its validation split and with its
-    test metrics, as the trainer does."""
+    test metrics, as the trainer does. A copy is calibrated: the session's `mlp` stays as trained,
+    whichever test saves it first."""
+    mlp = copy.deepcopy(mlp)
     held_out = mlp.validation_indices
-    calibration = calibrate(mlp, data.x_train[held_out], data.y_train[held_out])
+    calibration, _ = calibrate(mlp.model, data.x_train[held_out], data.y_train[held_out])
     test_loss, test_accuracy = mlp.evaluate(data.x_test, data.y_test)
     return save_new_version(directory, name, mlp.model, {
         "training": mlp.config.to_dict(),

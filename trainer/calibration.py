@@ -23,11 +23,6 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 GOLDEN = (np.sqrt(5) - 1) / 2
 
 
-def probabilities_at(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(logits / temperature): the probabilities a model with that temperature gives."""
-    return np.exp(log_softmax(logits / temperature))
-
-
 def cross_entropy_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean cross-entropy of softmax(logits / temperature) against integer labels."""
     log_p = log_softmax(logits.astype(np.float64) / temperature)

@@ -24,14 +24,16 @@ import csv
 import os
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
+from shared.model import Model
 from shared.preprocess import ImageError
-from trainer.calibration import expected_calibration_error, probabilities_at
+from trainer.calibration import expected_calibration_error
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
@@ -46,21 +48,21 @@ class LabelledImages:
 
 @dataclass
 class Evaluation:
-    """What a model made of a folder: its logits (NaN rows for refused images) and temperature."""
+    """What a model made of a folder: its logits (NaN rows for refused images)."""
 
     labels: np.ndarray
     logits: np.ndarray
-    temperature: float
-    classes: list[int]
+    model: Model
     refused: dict[str, str]  # file -> why the preprocessing refused it
 
     @property
+    def classes(self) -> list[int]:
+        return self.model.classes
+
+    @cached_property
     def probabilities(self) -> np.ndarray:
         """Calibrated probabilities, as the service answers them."""
-        return self.probabilities_at(self.temperature)
-
-    def probabilities_at(self, temperature: float) -> np.ndarray:
-        return probabilities_at(self.logits, temperature)
+        return self.model.probabilities(self.logits)
 
     @property
     def answered(self) -> np.ndarray:
@@ -91,7 +93,7 @@ class Evaluation:
                        for c in self.classes if (labels == c).any()},
             "ece": expected_calibration_error(proba, indices[answered]),
             "ece_uncalibrated": expected_calibration_error(
-                self.probabilities_at(1.0)[answered], indices[answered]),
+                self.model.probabilities(self.logits, 1.0)[answered], indices[answered]),
             "confusion_matrix": confusion_matrix(indices[answered], proba.argmax(axis=1),
                                                  len(self.classes)).tolist(),
         }
@@ -153,7 +155,7 @@ def evaluate(bundle: Bundle, images: LabelledImages, progress: bool = True) -> E
             answered[i] = False
     logits = model.logits(rows)
     logits[~answered] = np.nan
-    return Evaluation(images.labels, logits, model.temperature, model.classes, refused)
+    return Evaluation(images.labels, logits, model, refused)
 
 
 def print_summary(name: str, bundle: Bundle, summary: dict) -> None:
@@ -201,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    threshold = (bundle.manifest.get("calibration") or {}).get("confidence_threshold")
-    summary = result.summary(threshold)
+    summary = result.summary(bundle.confidence_threshold)
     print_summary(name, bundle, summary)
     if not args.no_report:
         directory = bundle.path.parent / "reports" / str(bundle.version)

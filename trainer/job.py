@@ -10,12 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Bundle, save_new_version
-from trainer.calibration import (
-    confidence_threshold,
-    expected_calibration_error,
-    fit_temperature,
-    probabilities_at,
-)
+from shared.model import Model
+from trainer.calibration import confidence_threshold, expected_calibration_error, fit_temperature
 from trainer.data import Dataset
 from trainer.losses import cross_entropy_from_probabilities
 from trainer.network import MLP, TrainingConfig
@@ -42,7 +38,8 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                           on_batch=progress.on_batch if progress else None,
                           image_shape=data.image_shape)
     held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
-    calibration = calibrate(mlp, *held_out) if len(held_out[1]) else {}
+    calibration, held_out_proba = (calibrate(mlp.model, *held_out) if len(held_out[1])
+                                   else ({}, None))
     seconds = time.perf_counter() - started
 
     # Final metrics on whole sets with the final weights (the history's train figures are
@@ -52,7 +49,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
     train_loss, train_accuracy = mlp.evaluate(data.x_train, data.y_train)
     test_labels = np.searchsorted(model.classes, data.y_test)
     test_logits = model.logits(data.x_test)
-    test_proba = probabilities_at(test_logits, model.temperature)
+    test_proba = model.probabilities(test_logits)
     test_predicted = test_proba.argmax(axis=1)
     test_accuracy = float((test_predicted == test_labels).mean())
     metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss,
@@ -60,7 +57,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                "test_loss": cross_entropy_from_probabilities(test_proba, test_labels),
                "test_ece": expected_calibration_error(test_proba, test_labels),
                "test_ece_uncalibrated": expected_calibration_error(
-                   probabilities_at(test_logits, 1.0), test_labels)}
+                   model.probabilities(test_logits, 1.0), test_labels)}
     if "val_accuracy" in history:
         metrics["val_accuracy"] = max(history["val_accuracy"])
         metrics["val_loss"] = history["val_loss"][history["val_accuracy"].index(
@@ -87,28 +84,27 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
              "confidence_threshold": calibration.get("confidence_threshold")},
             title=f"{model_name} v{bundle.version}: hidden {list(config.hidden)}, "
                   f"{config.activation}, {config.optimizer}, test accuracy {test_accuracy:.4f}",
-            calibration=(mlp.predict_proba(held_out[0]),
-                         np.searchsorted(model.classes, held_out[1]))
-            if len(held_out[1]) else None)
+            calibration=(held_out_proba, np.searchsorted(model.classes, held_out[1]))
+            if held_out_proba is not None else None)
     return JobResult(bundle, paths, metrics)
 
 
-def calibrate(mlp: MLP, x_held_out: np.ndarray, y_held_out: np.ndarray) -> dict:
+def calibrate(model: Model, x_held_out: np.ndarray, y_held_out: np.ndarray
+              ) -> tuple[dict, np.ndarray]:
     """Fit the softmax temperature on held-out data (it becomes the model's), and choose the
-    confidence above which answers are THRESHOLD_TARGET_ACCURACY right there."""
-    model = mlp.model
+    confidence above which answers are THRESHOLD_TARGET_ACCURACY right there. Returns the
+    manifest's calibration section and the held-out probabilities at the fitted temperature."""
     labels = np.searchsorted(model.classes, y_held_out)
     logits = model.logits(x_held_out)
     model.temperature = fit_temperature(logits, labels)
-    proba = probabilities_at(logits, model.temperature)
+    proba = model.probabilities(logits)
     return {
         "method": "temperature scaling, fitted on the validation split",
         "temperature": model.temperature,
         "held_out_images": len(labels),
         "held_out_ece": expected_calibration_error(proba, labels),
-        "held_out_ece_uncalibrated": expected_calibration_error(probabilities_at(logits, 1.0),
+        "held_out_ece_uncalibrated": expected_calibration_error(model.probabilities(logits, 1.0),
                                                                 labels),
         "confidence_threshold": confidence_threshold(proba, labels, THRESHOLD_TARGET_ACCURACY),
         "threshold_target_accuracy": THRESHOLD_TARGET_ACCURACY,
-    }
-
+    }, proba

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shared.preprocess import stroke_width
 from trainer.augment import bilinear_sample
 
 MARGIN = 6            # pixels of room around the field for strokes that reach past its edge
@@ -74,7 +75,7 @@ class Ink:
         total = images.sum(axis=(1, 2))
         center = np.stack([(images * row_index).sum(axis=(1, 2)) / total,
                            (images * column_index).sum(axis=(1, 2)) / total], -1)
-        return cls(mask, top, bottom, extent, center, stroke_widths(mask))
+        return cls(mask, top, bottom, extent, center, stroke_width(mask))
 
     @property
     def height(self) -> np.ndarray:
@@ -89,17 +90,6 @@ class Ink:
         band[empty] = self.mask[empty]
         columns = np.arange(self.mask.shape[2], dtype=np.float32)
         return (band * columns).sum(axis=(1, 2)) / band.sum(axis=(1, 2))
-
-
-def stroke_widths(mask: np.ndarray) -> np.ndarray:
-    """Mean stroke width of each binary image: twice its area over its edge's length (a stroke of
-    width w and length L covers w L pixels and has 2 L of edge; shared/preprocess.py's measure,
-    for a batch)."""
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
-    inner = (padded[:, 1:-1, 1:-1] & padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1]
-             & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:])
-    edge = (mask & ~inner).sum(axis=(1, 2))
-    return 2.0 * mask.sum(axis=(1, 2)) / np.maximum(edge, 1)
 
 
 def flag(ink: Ink, rng: np.random.Generator) -> Stroke:

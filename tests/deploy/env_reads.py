@@ -73,12 +73,12 @@ class RecordingMapping(Mapping[str, str]):
         return 0
 
 
-def service_env_reads(metrics_dir: Path | None = None) -> set[str]:
-    """Every variable the service's settings and its gunicorn configuration read."""
+def service_env_reads(metrics_dir: Path) -> set[str]:
+    """Every variable the service's settings and its gunicorn configuration read. The gunicorn
+    configuration clears its metrics folder, so it gets one of its own under `metrics_dir`."""
     env = RecordingMapping()
     Settings.from_env(env)
     SecuritySettings.from_env(env)
-    metrics_dir = metrics_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     result = subprocess.run([sys.executable, "-c", RECORD_GUNICORN_CONF], cwd=ROOT, capture_output=True,
                             text=True, timeout=60,
                             env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir / "metrics")})

@@ -92,11 +92,6 @@ def rendered(deploy_copy) -> list[dict]:
     return kustomize(deploy_copy / MANIFESTS.name)
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
 def pod_specs(objects: list[dict]) -> dict[str, dict]:
     """The pod spec of each workload: Deployment, Job and CronJob."""
     specs = {}
@@ -200,8 +195,8 @@ def test_probe_paths_answer_on_a_real_server(sources, model_dir, tmp_path):
                             headers={"Authorization": "Bearer probe-test-token"}).status_code == 200
 
 
-def test_service_sets_only_variables_the_app_reads(sources):
-    read = service_env_reads()
+def test_service_sets_only_variables_the_app_reads(sources, tmp_path):
+    read = service_env_reads(tmp_path)
     assert {"MODEL_DIR", "MAX_CONTENT_LENGTH", "API_TOKEN_FILE", "WEB_CONCURRENCY"} <= read  # it records
     container = pod_specs(sources)["Deployment"]["containers"][0]
     assert env_names(container) <= read, env_names(container) - read

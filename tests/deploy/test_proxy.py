@@ -9,9 +9,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-import yaml
-
 from service.app import REQUEST_ID, create_app
 from service.config import Settings
 from tests.reliability.test_containers import dockerfile_stages
@@ -21,11 +18,6 @@ NGINX_CONF = (ROOT / "proxy" / "nginx.conf").read_text()
 ENTRYPOINT = (ROOT / "proxy" / "entrypoint.sh").read_text()
 GUNICORN_CONF = (ROOT / "service" / "gunicorn.conf.py").read_text()
 PREDICTING = {"predict.predict", "v2.infer"}  # the app's endpoints whose answer depends only on the body
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def directive(name: str, text: str = NGINX_CONF) -> list[str]:

@@ -14,16 +14,10 @@ from shared.preprocess import (
     bytes_to_mnist,
     image_to_mnist,
 )
-from tests.helpers import drawn_digit, encode, mnist_test_digits, photographed
+from tests.helpers import centre_of_mass, drawn_digit, encode, mnist_test_digits, photographed
 
 MAX_PIXELS = 10_000_000
 EXIF_ORIENTATION = 0x0112
-
-
-def centre_of_mass(digit: np.ndarray) -> tuple[float, float]:
-    ys, xs = np.indices(digit.shape)
-    total = digit.astype(np.float64).sum()
-    return (ys * digit).sum() / total, (xs * digit).sum() / total
 
 
 def ink_box(digit: np.ndarray, threshold: int = 64) -> tuple[int, int]:
@@ -193,7 +187,7 @@ def test_thin_pen_strokes_are_thickened_to_mnist_width():
     mnist_like = (thick.astype(np.float64).sum(), thin.astype(np.float64).sum())
     assert mnist_like[1] > 0.7 * mnist_like[0]  # without thickening: about a fifth
     ink = np.asarray(pen_drawing(pen=3)) < 128
-    digit = preprocess._to_box(preprocess.crop_to_ink(ink.astype(np.float32) * 255),
+    digit = preprocess.to_box(preprocess.crop_to_ink(ink.astype(np.float32) * 255),
                                preprocess.STROKE_BOX, Image.Resampling.BILINEAR)
     assert preprocess.stroke_width(digit >= 128) < preprocess.MIN_STROKE  # so it was thin
     thickened = preprocess._normalize_stroke(ink.astype(np.float32)[40:260, 70:210] * 255)
@@ -210,7 +204,7 @@ def test_only_strokes_thinner_than_mnists_are_thickened(mnist):
     for digit in digits:
         ink = 255.0 - np.asarray(drawn_digit(digit), dtype=np.float32)
         crop = preprocess.crop_to_ink(ink)
-        before = preprocess._to_box(crop, preprocess.STROKE_BOX, Image.Resampling.BILINEAR)
+        before = preprocess.to_box(crop, preprocess.STROKE_BOX, Image.Resampling.BILINEAR)
         after = preprocess._normalize_stroke(crop)
         width = preprocess.stroke_width(before >= 128)
         if width >= preprocess.MIN_STROKE:

@@ -12,7 +12,6 @@ from trainer.calibration import (
     expected_calibration_error,
     fit_temperature,
 )
-from trainer.data import load_digits_dataset
 from trainer.job import calibrate
 from trainer.losses import log_softmax
 from trainer.network import MLP, TrainingConfig
@@ -90,17 +89,17 @@ def test_no_threshold_when_nothing_meets_the_target() -> None:
     assert confidence_threshold(np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([1, 1]), 0.995) is None
 
 
-def test_calibration_makes_an_overconfident_network_honest() -> None:
+def test_calibration_makes_an_overconfident_network_honest(digits) -> None:
     """A network trained far past the point of fitting its data says ~100 % for everything;
     its fitted temperature is > 1 and brings its calibration error down, labels unchanged."""
-    data = load_digits_dataset()
+    data = digits
     mlp = MLP(TrainingConfig(hidden=(64,), epochs=150, batch_size=32, learning_rate=3e-3,
                              validation_fraction=0.3)).fit(data.x_train, data.y_train)
     held_out = mlp.validation_indices
     x_val, y_val = data.x_train[held_out], data.y_train[held_out]
     labels = mlp.predict(data.x_test)
     before = expected_calibration_error(mlp.predict_proba(x_val), y_val)
-    result = calibrate(mlp, x_val, y_val)
+    result, _ = calibrate(mlp.model, x_val, y_val)
     after = expected_calibration_error(mlp.predict_proba(x_val), y_val)
     assert result["temperature"] == mlp.model.temperature > 1
     assert after < before

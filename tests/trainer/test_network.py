@@ -3,13 +3,7 @@
 import numpy as np
 import pytest
 
-from trainer.data import load_digits_dataset
 from trainer.network import MLP, TrainingConfig
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_dataset()
 
 
 def fit(digits, **config) -> MLP:
