@@ -11,11 +11,13 @@ PORT      ?= 8000
 # A folder of labelled images of real handwriting (labels.csv, or subfolders 0/ ... 9/) for
 # `make evaluate` and `make bench-quality`: by default the pendigits set beside the checkout.
 EVAL_DIR  ?= ../shared/data/pendigits
+# Handwritten characters that are not digits, for `make evaluate-not-digits`.
+NOT_DIGITS_DIR ?= ../shared/data/not-digits
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-best evaluate serve test test-fast bench bench-train bench-serve \
+.PHONY: help install train train-best evaluate evaluate-not-digits serve test test-fast bench bench-train bench-serve \
         bench-quality reliability \
         up down logs compose-test lint audit clean
 
@@ -41,6 +43,9 @@ train-best: install ## the best preset: >= 99.2 % on MNIST in under 15 minutes o
 evaluate: install ## $(MODEL_NAME)'s newest version (or MODEL_VERSION=N) on the labelled images in EVAL_DIR
 	$(PY) -m trainer.evaluate $(EVAL_DIR) --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
 
+evaluate-not-digits: install ## how many of the images in NOT_DIGITS_DIR (no digits) $(MODEL_NAME) answers as a sure digit
+	$(PY) -m trainer.evaluate $(NOT_DIGITS_DIR) --not-digits --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
 serve: install ## serve every model in $(MODEL_DIR) on $(HOST):$(PORT), training $(MODEL_NAME) first if it has none
 	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer --model-name $(MODEL_NAME) $(TRAIN_ARGS)
 	$(VENV)/bin/gunicorn --config service/gunicorn.conf.py "service.app:create_app()"
@@ -59,7 +64,10 @@ bench-train: install ## training speed and accuracy against scikit-learn, in one
 bench-quality: install ## accuracy on MNIST and on real handwriting (EVAL_DIR), calibration, cost of augmentation
 	EVAL_DIR=$(EVAL_DIR) $(PY) -m benchmarks.quality
 
-bench-serve: install ## requests/s and latency of the service under local load
+bench-evaluate-not-digits: install ## how many of the images in NOT_DIGITS_DIR (no digits) $(MODEL_NAME) answers as a sure digit
+	$(PY) -m trainer.evaluate $(NOT_DIGITS_DIR) --not-digits --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
+serve: install ## requests/s and latency of the service under local load
 	$(PY) -m benchmarks.serve
 
 reliability: install ## faults, fuzzing and a soak against a real server: a table of what was tried

@@ -46,13 +46,16 @@ class Prediction:
     model_name: str
     model_version: str                   # the version that answered
     confidence_threshold: float | None   # the model's: answers below it are guesses (None: no threshold)
+    is_digit: bool = True                # whether the model takes the input for a digit at all
+    digit_score: float | None = None     # the score that decides it (None from an older server)
 
     @property
     def sure(self) -> bool:
-        """Whether the answer reaches the model's confidence threshold (answers at least that
-        confident were 99.5 % right on held-out data); a model without a threshold is taken at
-        its word."""
-        return self.confidence_threshold is None or self.confidence >= self.confidence_threshold
+        """Whether the input is taken for a digit and the answer reaches the model's confidence
+        threshold (answers at least that confident were 99.5 % right on held-out data); a model
+        without a threshold is taken at its word."""
+        return self.is_digit and (self.confidence_threshold is None
+                                  or self.confidence >= self.confidence_threshold)
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,8 @@ class Client:
                            probabilities=p["probabilities"],
                            top_k=[(r["label"], r["probability"]) for r in p["top_k"]],
                            model_name=answer["model_name"], model_version=answer["model_version"],
-                           confidence_threshold=answer["confidence_threshold"])
+                           confidence_threshold=answer["confidence_threshold"],
+                           is_digit=p.get("digit", True), digit_score=p.get("digit_score"))
                 for (item, _), p in zip(sent, answer["predictions"])]
 
     # ---- HTTP ----------------------------------------------------------------------------------

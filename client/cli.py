@@ -135,7 +135,8 @@ def as_json(outcome: Outcome) -> dict:
                 "status": getattr(error, "status", None), "request_id": getattr(error, "request_id", None)}
     p = outcome.prediction
     return {"file": p.source, "label": p.label, "confidence": p.confidence,
-            "confidence_threshold": p.confidence_threshold,
+            "confidence_threshold": p.confidence_threshold, "sure": p.sure, "digit": p.is_digit,
+            "digit_score": p.digit_score,
             "top_k": [{"label": label, "probability": probability} for label, probability in p.top_k],
             "model_name": p.model_name, "model_version": p.model_version}
 
@@ -144,7 +145,8 @@ def as_row(outcome: Outcome) -> list[str]:
     if outcome.error is not None:
         return [outcome.source, "-", "-", f"error: {outcome.error}"]
     p = outcome.prediction
-    return [p.source, str(p.label), f"{p.confidence:.3f}" + ("" if p.sure else " (not sure)"),
+    mark = "" if p.sure else " (not sure)" if p.is_digit else " (not a digit)"
+    return [p.source, str(p.label), f"{p.confidence:.3f}" + mark,
             ", ".join(f"{label} {probability:.3f}" for label, probability in p.top_k)]
 
 

@@ -28,7 +28,8 @@ HEADER = "Inference-Header-Content-Length"
 SIZE = "binary_data_size"
 CONTENT_TYPE = "application/octet-stream"
 # Each datatype's bytes as NumPy reads them: little-endian, whatever the machine.
-NUMPY_TYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1"), "INT64": np.dtype("<i8")}
+NUMPY_TYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1"), "INT64": np.dtype("<i8"),
+               "BOOL": np.dtype("?")}
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:

@@ -11,6 +11,8 @@ out.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from flask import current_app, g
 
@@ -130,13 +132,29 @@ def expected_shape(spec: InputSpec) -> str:
             f"(shape [n, {spec.size}] or [n, {rows}, {columns}])")
 
 
-def classify(bundle: Bundle, batch: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Class probabilities (n, classes) from the shared forward pass, and each row's label.
+class Answers(NamedTuple):
+    """What the model makes of a batch, one entry per row."""
+
+    proba: np.ndarray        # (n, classes) calibrated class probabilities
+    labels: list[int]        # the most probable class
+    digit_score: np.ndarray  # (n,) how much the model takes the input for a digit
+    is_digit: np.ndarray     # (n,) bool: the score reaches the model's digit threshold
+
+    def sure(self, bundle: Bundle) -> np.ndarray:
+        """(n,) bool: a digit, at or above the model's confidence threshold."""
+        threshold = bundle.confidence_threshold
+        confident = self.proba.max(axis=1) >= (0.0 if threshold is None else threshold)
+        return confident & self.is_digit
+
+
+def classify(bundle: Bundle, batch: np.ndarray) -> Answers:
+    """The shared forward pass on a batch: probabilities, labels and whether each is a digit.
 
     The labels are counted in the metrics.
     """
-    proba = bundle.model.predict_proba(batch)
-    classes = bundle.model.classes
-    labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+    model = bundle.model
+    logits = model.logits(batch)
+    proba = model.probabilities(logits)
+    labels = [model.classes[i] for i in proba.argmax(axis=1).tolist()]
     record_predictions(bundle.name, bundle.version, labels)
-    return proba, labels
+    return Answers(proba, labels, model.digit_score(logits), model.is_digit(logits))

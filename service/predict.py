@@ -10,11 +10,14 @@
 The model is `/predict/<model>` or `?model=`, else MODEL_NAME; `?version=` picks a version
 number or a label, else the model's default answers. Images go through the recipe the model's
 bundle names (shared/recipes.py) first. The answer is `{"model_name", "model_version",
-"confidence_threshold", "predictions": [{"label", "confidence", "probabilities", "top_k"}, ...]}`,
-one prediction per image, in order, `model_version` being the version that answered.
-`confidence` is the calibrated probability of the label; below the model's
-`confidence_threshold` (chosen on held-out data so that answers above it were 99.5 % right) a
-client should treat the answer as a guess. `?top_k=N` works for every way in;
+"confidence_threshold", "digit_threshold", "predictions": [{"label", "confidence", "sure", "digit",
+"digit_score", "probabilities", "top_k"}, ...]}`, one prediction per image, in order,
+`model_version` being the version that answered. `confidence` is the calibrated probability of
+the label; below the model's `confidence_threshold` (chosen on held-out data so that answers
+above it were 99.5 % right) a client should treat the answer as a guess. `digit` says whether the
+model takes the input for a digit at all (its `digit_score` reaches the model's
+`digit_threshold`; always true for a model not taught to refuse, whose threshold is null), and
+`sure` is true only for a digit at or above the confidence threshold. `?top_k=N` works for every way in;
 `?return_input=1` adds the input the model saw (in its image shape) to each prediction.
 """
 
@@ -70,7 +73,8 @@ def predict(name: str | None = None):
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
                             f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
 
-    proba, labels = classify(bundle, batch)
+    answers = classify(bundle, batch)
+    proba, labels, sure = answers.proba, answers.labels, answers.sure(bundle)
     classes = bundle.model.classes
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
     return_input = _flag(request.args.get("return_input"))
@@ -81,6 +85,9 @@ def predict(name: str | None = None):
         prediction = {
             "label": labels[i],
             "confidence": row[order[0]],
+            "sure": bool(sure[i]),
+            "digit": bool(answers.is_digit[i]),
+            "digit_score": answers.digit_score[i],
             "probabilities": row,
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
         }
@@ -88,7 +95,8 @@ def predict(name: str | None = None):
             prediction["input"] = raw[i].reshape(spec.image_shape or -1).tolist()
         predictions.append(prediction)
     return {"model_name": bundle.name, "model_version": str(bundle.version),
-            "confidence_threshold": bundle.confidence_threshold, "predictions": predictions}
+            "confidence_threshold": bundle.confidence_threshold,
+            "digit_threshold": bundle.model.digit_threshold, "predictions": predictions}
 
 
 def _json_body() -> dict:

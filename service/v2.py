@@ -11,8 +11,10 @@ without it the model's default version answers. Each model has one input, "input
 its bundle declares ([-1, 784] for MNIST models, [-1, 64] for the 8x8 digits model; a request
 may also send [n, rows, columns] of its image shape), datatype FP32 or UINT8, raw values in the
 model's range with ink high, flat (row-major) or nested data. It has three outputs:
-"probabilities" [-1, classes] FP32, "label" [-1] INT64 and "confidence" [-1] FP32 (the
-calibrated probability of the label); a request's "outputs" list picks some. The request's "id"
+"probabilities" [-1, classes] FP32, "label" [-1] INT64, "confidence" [-1] FP32 (the
+calibrated probability of the label), "digit" [-1] BOOL (whether the model takes the input for a
+digit at all) and "digit_score" [-1] FP32 (the score that decides it); a request's "outputs" list
+picks some. The request's "id"
 is echoed, and "model_version" is the version that answered. Failures are `{"error": "..."}`
 with 400, 404 (or 503: no version loaded).
 
@@ -45,7 +47,8 @@ from shared.bundle import Bundle
 
 INPUT_NAME = "input"
 DATATYPES = ("FP32", "UINT8")  # FP32 is what the metadata announces; UINT8 is the images' own
-OUTPUT_TYPES = {"probabilities": "FP32", "label": "INT64", "confidence": "FP32"}
+OUTPUT_TYPES = {"probabilities": "FP32", "label": "INT64", "confidence": "FP32",
+                "digit": "BOOL", "digit_score": "FP32"}
 PLATFORM = "digitnet_numpy"
 EXTENSIONS = ["binary_tensor_data"]
 
@@ -86,7 +89,9 @@ def model_metadata(name: str, version: str | None = None):
         "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, bundle.input.size]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
                     {"name": "label", "datatype": "INT64", "shape": [-1]},
-                    {"name": "confidence", "datatype": "FP32", "shape": [-1]}],
+                    {"name": "confidence", "datatype": "FP32", "shape": [-1]},
+                    {"name": "digit", "datatype": "BOOL", "shape": [-1]},
+                    {"name": "digit_score", "datatype": "FP32", "shape": [-1]}],
     }
 
 
@@ -109,9 +114,11 @@ def infer(name: str, version: str | None = None):
     tensor = _single_input(body.get("inputs"))
     as_bytes = binary.flag(binary.parameters(body, "the request"), "binary_data_output", "the request")
     wanted = _requested_outputs(body.get("outputs"), as_bytes)
-    proba, labels = classify(bundle, _input_batch(tensor, tail, bundle))
-    values = {"probabilities": proba, "label": np.asarray(labels, dtype=np.int64),
-              "confidence": proba.max(axis=1)}
+    answers = classify(bundle, _input_batch(tensor, tail, bundle))
+    values = {"probabilities": answers.proba,
+              "label": np.asarray(answers.labels, dtype=np.int64),
+              "confidence": answers.proba.max(axis=1), "digit": answers.is_digit,
+              "digit_score": answers.digit_score.astype(np.float32)}
     response = {"model_name": bundle.name, "model_version": str(bundle.version)}
     if "id" in body:
         response["id"] = body["id"]

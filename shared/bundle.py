@@ -53,6 +53,7 @@ MANIFEST_KEY = "manifest"
 VERSION_FILE = re.compile(r"^([1-9][0-9]{0,17})\.npz$")  # only integers are versions
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # never a path
 STALE_PARTIAL_SECONDS = 3600  # a temp file this old was left by a writer that died
+REJECTION_SCORE = "logsumexp"  # the digit score a bundle's rejection threshold applies to
 
 
 class BundleError(Exception):
@@ -158,9 +159,13 @@ def build_manifest(model: Model, name: str, version: int, extra: dict[str, Any],
         "numpy_version": np.__version__,
         "arrays": {key: {"shape": list(a.shape), "dtype": str(a.dtype), "sha256": array_sha256(a)}
                    for key, a in arrays.items()},
-        **extra,
-        # The temperature is the model's: the manifest cannot say otherwise.
+        **{section: value for section, value in extra.items() if section != "rejection"},
+        # The temperature and the digit threshold are the model's: the manifest cannot say
+        # otherwise.
         "calibration": {**extra.get("calibration", {}), "temperature": model.temperature},
+        **({"rejection": {**extra.get("rejection", {}), "score": REJECTION_SCORE,
+                          "threshold": model.digit_threshold}}
+           if model.digit_threshold is not None else {}),
     }
 
 
@@ -337,6 +342,7 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
         raise fail(f"calibration temperature {temperature!r} must be a positive number")
     if not all(type(c) is int for c in classes) or len(set(classes)) != len(classes):
         raise fail(f"classes must be distinct integers, got {classes}")
+    digit_threshold = _digit_threshold(manifest.get("rejection"), fail)
     section = manifest["input"]
     if manifest["format_version"] == 1:
         section = _format_1_input(section)
@@ -354,8 +360,24 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
         classes=classes,
         output_activation=arch["output"],
         temperature=temperature,
+        digit_threshold=digit_threshold,
     )
     return Bundle(model, manifest, path, spec)
+
+
+def _digit_threshold(section: dict[str, Any] | None, fail: Callable[[str], BundleError]
+                     ) -> float | None:
+    """The rejection section's threshold on the digit score; None for a bundle without one (it
+    takes every input for a digit, as bundles did before the section existed)."""
+    if section is None:
+        return None
+    if section.get("score") != REJECTION_SCORE:
+        raise fail(f"rejection score {section.get('score')!r} is not supported "
+                   f"(this code computes {REJECTION_SCORE!r})")
+    threshold = section.get("threshold")
+    if type(threshold) not in (int, float) or not np.isfinite(threshold):
+        raise fail(f"rejection threshold {threshold!r} must be a finite number")
+    return float(threshold)
 
 
 def _input_spec(section: dict[str, Any], size: int, fail: Callable[[str], BundleError]) -> InputSpec:

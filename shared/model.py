@@ -80,6 +80,9 @@ class Model:
     # after training (trainer/calibration.py), so that a probability of 0.9 is right 90 % of
     # the time. It changes how sure the model says it is, never which label it picks.
     temperature: float = 1.0
+    # Inputs whose digit_score is below this are not taken for digits. Set by the trainer for a
+    # network taught with outliers (trainer/outliers.py); None: every input is taken for a digit.
+    digit_threshold: float | None = None
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -98,6 +101,20 @@ class Model:
         own when None, as the service answers; 1.0 gives the uncalibrated probabilities."""
         scale = 1.0 / (self.temperature if temperature is None else temperature)
         return ACTIVATIONS[self.output_activation](logits * logits.dtype.type(scale))
+
+    def digit_score(self, logits: np.ndarray) -> np.ndarray:
+        """How much the network takes each input for a digit: the log-sum-exp of its logits (the
+        negative free energy of Liu et al. 2020). A network taught with outliers keeps its logits
+        low and flat on anything unlike a digit, so the score is high for digits, low for the rest.
+        """
+        top = logits.max(axis=1)
+        return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+    def is_digit(self, logits: np.ndarray) -> np.ndarray:
+        """Whether each input is taken for a digit (always, for a model without a threshold)."""
+        if self.digit_threshold is None:
+            return np.ones(len(logits), dtype=bool)
+        return self.digit_score(logits) >= self.digit_threshold
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities for raw inputs (n, n_features): one row per input."""

@@ -43,12 +43,14 @@ def save_trained(directory: Path, name: str, mlp: MLP, data: Dataset) -> Bundle:
     whichever test saves it first."""
     mlp = copy.deepcopy(mlp)
     held_out = mlp.validation_indices
-    calibration, _ = calibrate(mlp.model, data.x_train[held_out], data.y_train[held_out])
+    calibration, rejection, _ = calibrate(mlp.model, data.x_train[held_out],
+                                          data.y_train[held_out], mlp.config, data.image_shape)
     test_loss, test_accuracy = mlp.evaluate(data.x_test, data.y_test)
     return save_new_version(directory, name, mlp.model, {
         "training": mlp.config.to_dict(),
         "metrics": {"test_accuracy": test_accuracy, "test_loss": test_loss},
         "calibration": calibration,
+        "rejection": rejection,
     }, image_shape=data.image_shape, recipe=data.recipe)
 
 

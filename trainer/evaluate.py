@@ -68,6 +68,16 @@ class Evaluation:
     def answered(self) -> np.ndarray:
         return ~np.isnan(self.logits[:, 0])
 
+    @cached_property
+    def is_digit(self) -> np.ndarray:
+        """Whether the model takes each image for a digit (False for refused images)."""
+        return self.answered & self.model.is_digit(np.nan_to_num(self.logits))
+
+    def sure(self, threshold: float | None) -> np.ndarray:
+        """Answers the service marks sure: a digit, at or above the confidence threshold."""
+        confidence = np.nan_to_num(self.probabilities).max(axis=1)
+        return self.is_digit & (confidence >= (0.0 if threshold is None else threshold))
+
     @property
     def label_indices(self) -> np.ndarray:
         """Each true label as the index of its output unit."""
@@ -97,13 +107,22 @@ class Evaluation:
             "confusion_matrix": confusion_matrix(indices[answered], proba.argmax(axis=1),
                                                  len(self.classes)).tolist(),
         }
-        if threshold is not None:
-            sure = proba.max(axis=1) >= threshold
-            result["confidence_threshold"] = threshold
-            result["coverage_at_threshold"] = float(sure.sum() / len(labels))
-            result["accuracy_at_threshold"] = float(
-                (proba[sure].argmax(axis=1) == indices[answered][sure]).mean()) if sure.any() else None
+        result["not_digit"] = float(1 - self.is_digit.mean())
+        sure = self.sure(threshold)
+        result["confidence_threshold"] = threshold
+        result["coverage_at_threshold"] = float(sure.mean())
+        result["accuracy_at_threshold"] = (float((predicted[sure] == labels[sure]).mean())
+                                           if sure.any() else None)
         return result
+
+    def not_digit_summary(self, threshold: float | None, groups: np.ndarray) -> dict:
+        """For images that are not digits: the share answered as a sure digit, and taken for a
+        digit at all, overall and by group (an alphabet, say)."""
+        sure = self.sure(threshold)
+        return {"images": len(sure), "sure_digit": float(sure.mean()),
+                "taken_for_digit": float(self.is_digit.mean()),
+                "sure_digit_by_group": {str(g): float(sure[groups == g].mean())
+                                        for g in sorted(set(groups.tolist()))}}
 
 
 def read_folder(folder: Path) -> LabelledImages:
@@ -164,10 +183,10 @@ def print_summary(name: str, bundle: Bundle, summary: dict) -> None:
     print(f"accuracy {summary['accuracy']:.4f}   expected calibration error "
           f"{summary['ece']:.4f} (15 bins; {summary['ece_uncalibrated']:.4f} without the "
           "temperature)")
-    if "confidence_threshold" in summary:
-        print(f"answering only at confidence >= {summary['confidence_threshold']:.3f}: "
-              f"{summary['coverage_at_threshold']:.1%} answered, "
-              f"{summary['accuracy_at_threshold']:.4f} of them right")
+    threshold = summary["confidence_threshold"]
+    print(f"not a digit, said the model, of {summary['not_digit']:.1%}; sure answers (a digit at "
+          f"confidence >= {threshold or 0:.3f}): {summary['coverage_at_threshold']:.1%} of the "
+          f"images, {summary['accuracy_at_threshold'] or 0:.4f} of them right")
     print("recall   " + "  ".join(f"{c}: {r:.3f}" for c, r in summary["recall"].items()))
     print("confusion matrix (rows: true label, columns: predicted)")
     classes = list(summary["recall"])
@@ -187,7 +206,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", type=int, help="default: the newest version")
     parser.add_argument("--name", help="the data set's name in the report (default: the folder's)")
     parser.add_argument("--no-report", action="store_true", help="print only, write nothing")
+    parser.add_argument("--not-digits", action="store_true",
+                        help="the folder holds no digits (labels.csv with a 'file' column, grouped "
+                             "by its 'alphabet' column if any): report how many are answered as "
+                             "a sure digit")
     return parser
+
+
+def read_not_digits(folder: Path) -> tuple[LabelledImages, np.ndarray]:
+    """The images listed in `folder`/labels.csv, and each one's group (its alphabet, or "all")."""
+    with open(Path(folder) / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "file" not in rows[0]:
+        raise ValueError(f"{folder}/labels.csv: needs a 'file' column")
+    paths = [_locate(Path(folder), row["file"]) for row in rows]
+    groups = np.asarray([row.get("alphabet", "all") for row in rows])
+    return LabelledImages(paths, np.full(len(paths), -1)), groups
+
+
+def report_not_digits(name: str, bundle: Bundle, folder: Path, write: bool) -> None:
+    images, groups = read_not_digits(folder)
+    result = evaluate(bundle, images, progress=sys.stderr.isatty())
+    summary = result.not_digit_summary(bundle.confidence_threshold, groups)
+    print(f"{name}: model {bundle.name} v{bundle.version}, {summary['images']} images that are "
+          f"not digits: {summary['sure_digit']:.1%} answered as a sure digit, "
+          f"{summary['taken_for_digit']:.1%} taken for a digit at all")
+    for group, share in summary["sure_digit_by_group"].items():
+        print(f"  {group}: {share:.1%} sure digit")
+    if write:
+        path = bundle.path.parent / "reports" / str(bundle.version) / f"evaluation-{name}.json"
+        write_json(path, {"dataset": name, "folder": str(folder), "model_name": bundle.name,
+                          "model_version": bundle.version, **summary})
+        print(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             raise BundleError(f"no bundle of model {args.model_name!r} in {args.model_dir}")
         bundle = load_bundle(path)
+        if args.not_digits:
+            report_not_digits(name, bundle, args.folder, not args.no_report)
+            return 0
         result = evaluate(bundle, read_folder(args.folder), progress=sys.stderr.isatty())
     except (BundleError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -11,15 +11,19 @@ import numpy as np
 
 from shared.bundle import Bundle, save_new_version
 from shared.model import Model
+from trainer.augment import augment_batch
 from trainer.calibration import confidence_threshold, expected_calibration_error, fit_temperature
 from trainer.data import Dataset
 from trainer.losses import cross_entropy_from_probabilities
 from trainer.network import MLP, TrainingConfig
 from trainer.progress import EpochProgress
 from trainer.report import confusion_matrix, write_report
+from trainer.styles import StyledCopies
 
 # Answers at or above the confidence threshold should be this often right, on held-out data.
 THRESHOLD_TARGET_ACCURACY = 0.995
+# A model taught with outliers refuses this share of the held-out digits as not digits.
+DIGITS_REFUSED = 0.01
 
 
 @dataclass
@@ -38,8 +42,9 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                           on_batch=progress.on_batch if progress else None,
                           image_shape=data.image_shape)
     held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
-    calibration, held_out_proba = (calibrate(mlp.model, *held_out) if len(held_out[1])
-                                   else ({}, None))
+    calibration, rejection, held_out_proba = (
+        calibrate(mlp.model, *held_out, config, data.image_shape) if len(held_out[1])
+        else ({}, {}, None))
     seconds = time.perf_counter() - started
 
     # Final metrics on whole sets with the final weights (the history's train figures are
@@ -69,6 +74,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                      "epoch_seconds": [round(s, 3) for s in history["seconds"]]},
         "metrics": metrics,
         "calibration": calibration,
+        "rejection": rejection,
         "data": {"dataset": data.name, "source": data_source,
                  "train_size": len(data.y_train), "test_size": len(data.y_test),
                  "files_sha256": data.files},
@@ -89,15 +95,31 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
     return JobResult(bundle, paths, metrics)
 
 
-def calibrate(model: Model, x_held_out: np.ndarray, y_held_out: np.ndarray
-              ) -> tuple[dict, np.ndarray]:
-    """Fit the softmax temperature on held-out data (it becomes the model's), and choose the
-    confidence above which answers are THRESHOLD_TARGET_ACCURACY right there. Returns the
-    manifest's calibration section and the held-out probabilities at the fitted temperature."""
+def calibrate(model: Model, x_held_out: np.ndarray, y_held_out: np.ndarray,
+              config: TrainingConfig | None = None, image_shape: tuple[int, int] | None = None
+              ) -> tuple[dict, dict, np.ndarray]:
+    """Fit the softmax temperature on held-out data (it becomes the model's); for a network taught
+    with outliers, the digit score below which an input is not taken for a digit (it becomes the
+    model's too); and the confidence above which answers are THRESHOLD_TARGET_ACCURACY right.
+
+    Real handwriting is further from MNIST than MNIST's own held-out digits, so both thresholds
+    are chosen on the held-out digits distorted and styled as the training batches are (by
+    `config`, laid out as `image_shape`; without a config, as they are). Returns
+    the manifest's calibration and rejection sections and the held-out probabilities at the
+    fitted temperature."""
     labels = np.searchsorted(model.classes, y_held_out)
     logits = model.logits(x_held_out)
     model.temperature = fit_temperature(logits, labels)
     proba = model.probabilities(logits)
+    distorted = (model.logits(as_in_training(x_held_out, y_held_out, config, image_shape))
+                 if config else logits)
+    rejection = {}
+    if config and config.outliers:
+        model.digit_threshold = float(np.quantile(model.digit_score(distorted), DIGITS_REFUSED))
+        rejection = {"method": "outlier exposure (trainer/outliers.py): non-digits trained "
+                               "towards the uniform distribution",
+                     "held_out_refused": DIGITS_REFUSED}
+    taken = model.is_digit(distorted)
     return {
         "method": "temperature scaling, fitted on the validation split",
         "temperature": model.temperature,
@@ -105,6 +127,25 @@ def calibrate(model: Model, x_held_out: np.ndarray, y_held_out: np.ndarray
         "held_out_ece": expected_calibration_error(proba, labels),
         "held_out_ece_uncalibrated": expected_calibration_error(model.probabilities(logits, 1.0),
                                                                 labels),
-        "confidence_threshold": confidence_threshold(proba, labels, THRESHOLD_TARGET_ACCURACY),
+        "confidence_threshold": confidence_threshold(
+            model.probabilities(distorted[taken]), labels[taken], THRESHOLD_TARGET_ACCURACY),
         "threshold_target_accuracy": THRESHOLD_TARGET_ACCURACY,
-    }, proba
+        "threshold_data": "the validation split, distorted and styled as the training batches",
+    }, rejection, proba
+
+
+def as_in_training(x: np.ndarray, y: np.ndarray, config: TrainingConfig,
+                   image_shape: tuple[int, int] | None) -> np.ndarray:
+    """`x` (raw rows, labels `y`) styled and distorted as the training batches are (unchanged
+    when training distorts nothing). Seeded by the configuration's seed."""
+    augment = config.augment
+    if image_shape is None or not (augment.enabled or augment.styles):
+        return x
+    rng = np.random.default_rng([config.seed, 2])
+    images = x.astype(np.float32)
+    if augment.styles:
+        styled = StyledCopies.draw(images, y, image_shape, augment.styles, rng)
+        images = styled.swap_in(images, np.arange(len(images)), rng)
+    if augment.enabled:
+        images = augment_batch(images.reshape(-1, *image_shape), augment, rng)
+    return images.reshape(len(x), -1)

@@ -32,6 +32,7 @@ from trainer.augment import AugmentConfig, augment_batch
 from trainer.initializers import initial_parameters
 from trainer.losses import cross_entropy_from_probabilities, one_hot, softmax_cross_entropy
 from trainer.optimizers import OPTIMIZERS
+from trainer.outliers import OutlierBank, make_outliers
 from trainer.schedules import SCHEDULES
 from trainer.styles import StyledCopies
 
@@ -51,6 +52,7 @@ class TrainingConfig:
     dropout: float = 0.0               # share of hidden units dropped at each training step
     ema: float = 0.0                   # decay of the weights' moving average per step; 0 = off
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # all zero: off
+    outliers: float = 0.0              # share of each batch swapped for non-digits (trainer/outliers.py)
     validation_fraction: float = 0.1   # carved from the training set, never the test set
     patience: int = 0                  # early stopping: epochs without a better val accuracy; 0 = off
     seed: int = 0
@@ -73,8 +75,8 @@ class TrainingConfig:
             raise ValueError("epochs must be >= 1, batch_size >= 0 and learning_rate > 0")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose from {sorted(SCHEDULES)}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.ema < 1:
-            raise ValueError("dropout and ema must be in [0, 1)")
+        if not 0 <= self.dropout < 1 or not 0 <= self.ema < 1 or not 0 <= self.outliers < 1:
+            raise ValueError("dropout, ema and outliers must be in [0, 1)")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
@@ -124,21 +126,27 @@ def backprop(weights: list[np.ndarray], biases: list[np.ndarray], hidden_activat
     return loss, probabilities, grad_w, grad_b
 
 
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def mini_batches(x: np.ndarray, order: np.ndarray, batch_size: int, augment: AugmentConfig,
                  image_shape: tuple[int, int] | None, rng: np.random.Generator,
                  pool: ThreadPoolExecutor, styled: StyledCopies | None = None,
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, inputs) of each mini-batch of `order`, with styled copies swapped in and
-    distorted when augmentation is on; the next batch is made in `pool` while the caller trains
-    on the current one."""
-    def make(b: int) -> tuple[np.ndarray, np.ndarray]:
+                 outliers: OutlierBank | None = None) -> Iterator[Batch]:
+    """(indices, inputs, which rows are outliers) of each mini-batch of `order`, with styled
+    copies and outliers swapped in and distorted when augmentation is on; the next batch is made
+    in `pool` while the caller trains on the current one."""
+    def make(b: int) -> Batch:
         idx = order[b * batch_size:(b + 1) * batch_size]
         batch = x[idx]
         if styled is not None:
             batch = styled.swap_in(batch, idx, rng)
+        is_outlier = np.zeros(len(idx), dtype=bool)
+        if outliers is not None:
+            batch, is_outlier = outliers.swap_in(batch, rng)
         if augment.enabled:
             batch = augment_batch(batch.reshape(len(idx), *image_shape), augment, rng)
-        return idx, batch.reshape(len(idx), -1)
+        return idx, batch.reshape(len(idx), -1), is_outlier
 
     n_batches = -(-len(order) // batch_size)
     upcoming = pool.submit(make, 0)
@@ -203,7 +211,7 @@ class MLP:
         rng = np.random.default_rng(cfg.seed)
         classes = np.unique(y)
         labels = np.searchsorted(classes, y)
-        needs_images = cfg.augment.enabled or cfg.augment.styles
+        needs_images = cfg.augment.enabled or cfg.augment.styles or cfg.outliers
         if needs_images and (image_shape is None or np.prod(image_shape) != x.shape[1]):
             raise ValueError(f"augmentation needs the images' shape; got {image_shape} for "
                              f"{x.shape[1]} features")
@@ -251,18 +259,22 @@ class MLP:
         augment_rng = np.random.default_rng([cfg.seed, 1])
         styled = (StyledCopies.draw(x_train, y[train_idx], image_shape, cfg.augment.styles,
                                     augment_rng) if cfg.augment.styles else None)
+        outliers = (OutlierBank(cfg.outliers, self.model.scale(
+            make_outliers(x_train_raw, image_shape, augment_rng))) if cfg.outliers else None)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             shuffled = rng.permutation(n_train)
             loss_sum, correct = 0.0, 0
             batches = mini_batches(x_train, shuffled, batch_size, cfg.augment, image_shape,
-                                   augment_rng, pool, styled)
-            for b, (idx, batch) in enumerate(batches):
+                                   augment_rng, pool, styled, outliers)
+            for b, (idx, batch, is_outlier) in enumerate(batches):
                 optimizer.learning_rate = cfg.learning_rate * schedule(
                     epoch - 1 + b / n_batches, cfg.epochs, cfg.lr_decay)
+                batch_targets = targets[idx]
+                batch_targets[is_outlier] = 1.0 / len(classes)  # outlier exposure: uniform
                 loss, proba, _, _ = backprop(
-                    weights, biases, hidden_activations, batch, targets[idx], cfg.weight_decay,
+                    weights, biases, hidden_activations, batch, batch_targets, cfg.weight_decay,
                     (grads[:n_layers], grads[n_layers:]), cfg.dropout, rng)
                 optimizer.step([grads_flat])
                 if cfg.ema:
@@ -274,7 +286,7 @@ class MLP:
                     scratch *= weight
                     saved_flat += scratch
                 loss_sum += loss * len(idx)
-                correct += int((proba.argmax(axis=1) == y_train[idx]).sum())
+                correct += int((proba.argmax(axis=1) == y_train[idx])[~is_outlier].sum())
                 if on_batch:
                     on_batch(b + 1, n_batches)
 

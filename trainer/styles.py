@@ -211,12 +211,14 @@ def draw_polylines(shape: tuple[int, int], points: np.ndarray, pen: np.ndarray) 
     return np.clip(ink, 0.0, 1.0, out=ink).reshape(len(points), *shape)
 
 
-def renormalise(canvas: np.ndarray, before: Ink, after: Ink) -> np.ndarray:
+def renormalise(canvas: np.ndarray, before: Ink, after: Ink,
+                field: tuple[int, int] | None = None) -> np.ndarray:
     """The field inside the styled canvas's margin, scaled so the digit's longer side is as long
     as before the stroke was drawn, and moved so its centre of mass is where it was (MNIST put
-    each digit's there)."""
+    each digit's there). `field` (rows, columns) is the output's size: by default the canvas's
+    less its margin."""
     scale = (before.extent / after.extent)[:, None, None]
-    height, width = canvas.shape[1] - 2 * MARGIN, canvas.shape[2] - 2 * MARGIN
+    height, width = field or (canvas.shape[1] - 2 * MARGIN, canvas.shape[2] - 2 * MARGIN)
     rows, columns = np.indices((height, width), dtype=np.float32) + MARGIN
     # Output pixel p reads the styled canvas at after.center + (p - before.center) / scale.
     read_rows = after.center[:, 0, None, None] + (rows - before.center[:, 0, None, None]) / scale

@@ -253,13 +253,18 @@
     // Below the model's threshold (answers above it were 99.5% right on held-out data) the
     // answer is a guess: say so, and invite a clearer drawing.
     const threshold = data.confidence_threshold;
-    const unsure = threshold != null && best < threshold;
+    // A model taught to refuse what is not a digit says so; older servers send no `digit`.
+    const notDigit = prediction.digit === false;
+    const unsure = notDigit || (threshold != null && best < threshold);
 
-    digitEl.textContent = String(label);
-    confidenceEl.textContent = unsure
-      ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
-      : `${percent(best)} sure`;
+    digitEl.textContent = notDigit ? "?" : String(label);
+    confidenceEl.textContent = notDigit
+      ? "That does not look like a digit."
+      : unsure
+        ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
+        : `${percent(best)} sure`;
     result.dataset.unsure = String(unsure);
+    result.dataset.digit = String(!notDigit);
     barRows.forEach((row, i) => {
       const p = probabilities[i] ?? 0;
       row.fill.style.width = `${(100 * p).toFixed(2)}%`;
@@ -302,6 +307,7 @@
     digitEl.textContent = "?";
     confidenceEl.textContent = "Draw a digit to start.";
     delete result.dataset.unsure;
+    delete result.dataset.digit;
     errorEl.textContent = "";
     barRows.forEach((row) => {
       row.fill.style.width = "0";

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.bundle import load_bundle, save_new_version
+from shared.bundle import BundleError, load_bundle, save_new_version, write_bundle
 from shared.model import Model
 from trainer.calibration import (
     accuracy_by_coverage,
@@ -99,7 +99,7 @@ def test_calibration_makes_an_overconfident_network_honest(digits) -> None:
     x_val, y_val = data.x_train[held_out], data.y_train[held_out]
     labels = mlp.predict(data.x_test)
     before = expected_calibration_error(mlp.predict_proba(x_val), y_val)
-    result, _ = calibrate(mlp.model, x_val, y_val)
+    result, _, _ = calibrate(mlp.model, x_val, y_val)
     after = expected_calibration_error(mlp.predict_proba(x_val), y_val)
     assert result["temperature"] == mlp.model.temperature > 1
     assert after < before
@@ -118,3 +118,33 @@ def test_the_bundle_carries_the_temperature(tmp_path) -> None:
     assert loaded.confidence_threshold == 0.9
     x = np.random.default_rng(5).random((10, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.model.predict_proba(x), model.predict_proba(x))
+
+
+def test_the_bundle_carries_the_digit_threshold_and_the_reader_checks_it(tmp_path) -> None:
+    model = tiny_model()
+    model.digit_threshold = 1.25
+    saved = save_new_version(tmp_path, "t", model, {"rejection": {"held_out_refused": 0.01}})
+    assert saved.manifest["rejection"] == {"held_out_refused": 0.01, "score": "logsumexp",
+                                           "threshold": 1.25}
+    loaded = load_bundle(saved.path)
+    assert loaded.model.digit_threshold == 1.25
+    x = np.random.default_rng(5).random((50, 4)).astype(np.float32)
+    logits = loaded.model.logits(x)
+    np.testing.assert_array_equal(loaded.model.is_digit(logits),
+                                  loaded.model.digit_score(logits) >= 1.25)
+
+    for section, problem in (({"score": "max_probability", "threshold": 0.5}, "not supported"),
+                             ({"score": "logsumexp", "threshold": "high"}, "finite number"),
+                             ({"score": "logsumexp", "threshold": None}, "finite number")):
+        manifest = {**saved.manifest, "model_version": 2, "rejection": section}
+        with pytest.raises(BundleError, match=problem):
+            write_bundle(tmp_path / "t" / "2.npz", loaded.model, manifest)
+
+
+def test_a_bundle_without_rejection_takes_every_input_for_a_digit(tmp_path) -> None:
+    saved = save_new_version(tmp_path, "t", tiny_model(), {})
+    assert "rejection" not in saved.manifest
+    model = load_bundle(saved.path).model
+    assert model.digit_threshold is None
+    logits = model.logits(np.random.default_rng(6).random((20, 4)).astype(np.float32))
+    assert model.is_digit(logits).all()
