@@ -15,7 +15,7 @@ from tests.helpers import mnist_test_digits
 
 HEADER = "Inference-Header-Content-Length"
 NUMPY_TYPES = {"UINT8": np.uint8, "FP32": np.float32}
-OUTPUTS = ("probabilities", "label", "confidence")
+OUTPUTS = ("probabilities", "label", "confidence", "digit", "digit_score")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ def test_infer_with_binary_data_on_and_off(client, mnist, bundle, datatype, bina
     response = result.get_response()
     assert response["id"] == "batch-7" and response["model_version"] == "1"
     sizes = [o.get("parameters", {}).get("binary_data_size") for o in response["outputs"]]
-    assert sizes == ([32 * 10 * 4, 32 * 8, 32 * 4] if binary_out else [None, None, None])
+    # float32 probabilities, int64 labels, float32 confidences, one byte per BOOL, float32 scores
+    assert sizes == ([32 * 10 * 4, 32 * 8, 32 * 4, 32, 32 * 4] if binary_out else [None] * 5)
 
 
 def test_no_outputs_named_means_all_of_them_as_bytes(client, mnist, bundle):
@@ -73,6 +74,9 @@ def test_no_outputs_named_means_all_of_them_as_bytes(client, mnist, bundle):
     np.testing.assert_allclose(result.as_numpy("probabilities"), expected, atol=1e-6)
     assert result.as_numpy("label").tolist() == expected.argmax(axis=1).tolist()
     np.testing.assert_allclose(result.as_numpy("confidence"), expected.max(axis=1), atol=1e-6)
+    # The session's model was not taught to refuse: every input is a digit, as bytes of BOOL.
+    assert result.as_numpy("digit").dtype == np.bool_ and result.as_numpy("digit").all()
+    assert result.as_numpy("digit_score").shape == (256,)
 
 
 def test_each_model_takes_its_own_input_as_bytes(client, digits, digits_bundle):
@@ -137,12 +141,16 @@ def test_the_binary_answer_is_framed_as_the_extension_says(url, mnist, bundle):
     length = int(response.headers[HEADER])
     header = json.loads(response.content[:length])
     tail = response.content[length:]
-    assert [o["parameters"]["binary_data_size"] for o in header["outputs"]] == [80, 16, 8]
-    assert len(tail) == 104 and not any("data" in output for output in header["outputs"])
-    expected = bundle.model.predict_proba(digits.reshape(2, 784).astype(np.float32))
+    assert [o["parameters"]["binary_data_size"] for o in header["outputs"]] == [80, 16, 8, 2, 8]
+    assert len(tail) == 114 and not any("data" in output for output in header["outputs"])
+    x = digits.reshape(2, 784).astype(np.float32)
+    expected = bundle.model.predict_proba(x)
     np.testing.assert_allclose(np.frombuffer(tail[:80], "<f4").reshape(2, 10), expected, atol=1e-6)
     assert np.frombuffer(tail[80:96], "<i8").tolist() == expected.argmax(axis=1).tolist()
-    np.testing.assert_allclose(np.frombuffer(tail[96:], "<f4"), expected.max(axis=1), atol=1e-6)
+    np.testing.assert_allclose(np.frombuffer(tail[96:104], "<f4"), expected.max(axis=1), atol=1e-6)
+    assert tail[104:106] == b"\x01\x01"  # both digits, one byte each
+    np.testing.assert_allclose(np.frombuffer(tail[106:], "<f4"),
+                               bundle.model.digit_score(bundle.model.logits(x)), rtol=1e-5)
 
 
 PIXELS = bytes(784)

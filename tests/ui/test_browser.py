@@ -9,8 +9,10 @@ image the model saw, the model's name and version. Screenshots go to test-artifa
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ import pytest
 import requests
 from PIL import Image
 
+from shared.bundle import save_new_version
+from shared.model import Model
 from tests.helpers import drawn_digit, mnist_test_digits
 from tests.server import Server
 from tests.ui.support import DESKTOP, PHONE
@@ -252,25 +256,45 @@ def test_another_model_reads_the_same_drawing(open_browser, server: Server, arti
     assert_no_console_errors(driver)
 
 
+@contextmanager
+def page_that_drew_a_1(open_browser, tmp_path: Path, model: Model, confidence_threshold: float):
+    """A server of `model` alone, its page open on the desktop with a 1 drawn and read."""
+    save_new_version(tmp_path / "models", "mnist", model,
+                     {"calibration": {"confidence_threshold": confidence_threshold}},
+                     image_shape=(28, 28), recipe="mnist")
+    with Server(tmp_path / "models", tmp_path / "server.log") as own_server:
+        driver = open_browser(DESKTOP)
+        open_page(driver, own_server)
+        draw(driver, DIGITS[1], "mouse")
+        click_predict_and_wait(driver)
+        yield driver, own_server
+
+
 def test_an_unsure_answer_says_so(open_browser, bundle, tmp_path: Path, artifacts: Path) -> None:
     """A model whose threshold no answer reaches (calibrated on data it reads badly, say): the
     page still shows its reading, dimmed, and says it is not sure."""
-    from shared.bundle import save_new_version
-
-    save_new_version(tmp_path / "models", "mnist", bundle.model,
-                     {"calibration": {"confidence_threshold": 1.01}},
-                     image_shape=bundle.input.image_shape, recipe="mnist")
-    with Server(tmp_path / "models", tmp_path / "server.log") as unsure_server:
-        driver = open_browser(DESKTOP)
-        open_page(driver, unsure_server)
-        draw(driver, DIGITS[1], "mouse")
-        click_predict_and_wait(driver)
+    with page_that_drew_a_1(open_browser, tmp_path, bundle.model, 1.01) as (driver, unsure_server):
         check_answer(driver, unsure_server, 1)
         assert driver.find_element("id", "confidence").text.startswith("Not sure: ")
         assert driver.find_element("id", "result").get_attribute("data-unsure") == "true"
         screenshot(driver, artifacts / "desktop-unsure.png")
         driver.find_element("id", "clear").click()
         assert driver.find_element("id", "result").get_attribute("data-unsure") is None
+        assert_no_console_errors(driver)
+
+
+def test_a_drawing_that_is_no_digit_is_called_so(open_browser, bundle, tmp_path: Path,
+                                                 artifacts: Path) -> None:
+    """A model whose digit threshold no drawing reaches: the page says it does not look like a
+    digit, shows no digit and is not sure."""
+    refusing = dataclasses.replace(bundle.model, digit_threshold=1e6)
+    with page_that_drew_a_1(open_browser, tmp_path, refusing, 0.5) as (driver, _):
+        assert driver.find_element("id", "confidence").text == "That does not look like a digit."
+        assert driver.find_element("id", "digit").text == "?"
+        result = driver.find_element("id", "result")
+        assert result.get_attribute("data-digit") == "false"
+        assert result.get_attribute("data-unsure") == "true"
+        screenshot(driver, artifacts / "desktop-not-a-digit.png")
         assert_no_console_errors(driver)
 
 
