@@ -64,10 +64,7 @@ bench-train: install ## training speed and accuracy against scikit-learn, in one
 bench-quality: install ## accuracy on MNIST and on real handwriting (EVAL_DIR), calibration, cost of augmentation
 	EVAL_DIR=$(EVAL_DIR) $(PY) -m benchmarks.quality
 
-bench-evaluate-not-digits: install ## how many of the images in NOT_DIGITS_DIR (no digits) $(MODEL_NAME) answers as a sure digit
-	$(PY) -m trainer.evaluate $(NOT_DIGITS_DIR) --not-digits --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
-
-serve: install ## requests/s and latency of the service under local load
+bench-serve: install ## requests/s and latency of the service under local load
 	$(PY) -m benchmarks.serve
 
 reliability: install ## faults, fuzzing and a soak against a real server: a table of what was tried
