@@ -1,0 +1,379 @@
+"""Printed lines taken out of a photo before the digit is cropped: ruled and squared paper, the
+box of a form, a table's rules.
+
+Left in, such lines become part of the "digit" that is cropped and scaled. They are long, thin
+and straight, nearly horizontal or vertical (a photo is tilted a few degrees at most), and they
+reach well beyond the digit written across or inside them. A digit's own straight strokes (the
+stem of a 1, the bars of a 4 and a 7) are long and straight too, but they end where the rest of
+the digit is. So, on the ink normalised by shared/preprocess.py (0 background, 255 ink level):
+
+1. find lines: on a coarse copy of the ink mask, count the ink along each row sheared by a few
+   slopes (a projection over the tilts a photo may have); rows whose count reaches LONG of the
+   width are candidates, refined on the full image: the band the line occupies, and its length
+   as the longest run of columns with ink in the band, bridging short gaps (noise, JPEG);
+2. tell page lines from strokes: the rest of the ink (outside every candidate) is the digit;
+   a candidate that does not reach OVERHANG beyond the digit at both ends is a stroke and joins
+   the digit, until none changes. If nothing is left outside the candidates (a 1 or a 7 made
+   of straight strokes), the shortest candidate is taken as the digit. A candidate reaching
+   beyond it at both ends is a page line when another one of the same direction does too
+   (rules, a box's two sides) or when it does not touch the digit (a margin line beside it);
+   a single long line through the digit may be its own stroke (a 4's stem) and is kept;
+3. erase page lines except where a stroke crosses them (ink just beyond the band on both
+   sides, or ink far brighter than a faint line) and never erase nearly all the ink.
+
+Vertical lines are found and erased by the same code on the transposed image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LINE_INK = 0.12       # share of the ink level from which a pixel is line or ink: faint rules too
+DETECT_SIDE = 128     # lines are searched on the mask pooled to about this side
+MAX_SLOPE = 0.1       # rows per column: a photo tilted by up to about 6 degrees
+LONG = 0.3            # a line spans at least this share of the image
+MIN_LENGTH = 12       # and at least this many pixels
+GAP = 0.04            # gaps bridged in a line, share of the image's side
+MAX_THICKNESS = 0.06  # a line is at most this share of the image's height thick
+OVERHANG = 0.05       # a page line reaches this share of the side (+2 px) beyond the digit
+# A line's band: rows with this share of its peak's coverage above the nearby ink, on the coarse
+# slope (a tilted line smears over rows) and on the fitted one (a stroke beside it stays out).
+BAND_EDGE = (0.2, 0.5)
+SAME_RUN = 0.5        # along a line, ink at least this share of its level
+SAME_LEVEL = 0.2      # the sides of a box differ in ink level by less than this share
+END_TOLERANCE = 2     # px between a box's side's end and the side it ends on
+MIN_REST = 0.02       # ink outside the lines below this share of the digit's: no digit there
+TRIM = 0.005          # the digit's extent ignores this share of its pixels at each side
+CROSSING = 0.35       # ink this far above a faint line's level is a stroke lying on it
+MIN_KEPT = 0.2        # lines are left alone if erasing them would keep less of the ink
+
+
+@dataclass(eq=False)
+class Line:
+    """A straight band of ink along the rows of an image (of its transpose for a vertical line)."""
+
+    vertical: bool
+    start: int            # first and last column of the line
+    end: int
+    centre: np.ndarray    # the band's first row at each column start..end
+    thickness: int
+    level: float          # the line's own ink level (faint rules are below the digit's)
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def view(self, image: np.ndarray) -> np.ndarray:
+        """`image` seen with this line along its rows."""
+        return image.T if self.vertical else image
+
+    def band(self, image: np.ndarray, columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the band's pixels inside `image` (seen along the line), at all its
+        columns or at `columns` (a mask over start..end)."""
+        height = self.view(image).shape[0]
+        along = np.arange(self.start, self.end + 1)
+        first = self.centre if columns is None else self.centre[columns]
+        along = along if columns is None else along[columns]
+        rows = (first[:, None] + np.arange(self.thickness)).ravel()
+        along = np.repeat(along, self.thickness)
+        inside = (rows >= 0) & (rows < height)
+        return rows[inside], along[inside]
+
+    def erasable(self, ink: np.ndarray) -> np.ndarray:
+        """Columns (a mask over start..end) where no stroke crosses the line in `ink`: no ink
+        just beyond the band on both sides, nor ink far brighter than the line."""
+        image = self.view(ink)
+        height = image.shape[0]
+        along = np.arange(self.start, self.end + 1)
+
+        def row(offsets: np.ndarray) -> np.ndarray:
+            rows = self.centre[:, None] + offsets
+            values = image[np.clip(rows, 0, height - 1), along[:, None]]
+            return np.where((rows >= 0) & (rows < height), values, 0.0)
+
+        beyond = row(np.array([-2, self.thickness + 1])) >= LINE_INK * 255.0
+        brightest = row(np.arange(self.thickness)).max(axis=1)
+        return ~((beyond[:, 0] & beyond[:, 1]) | (brightest >= self.level + CROSSING * 255.0))
+
+    def across(self, first: float, last: float) -> tuple[float, float]:
+        """The band's lowest and highest row (column for a vertical line) between the columns
+        `first` and `last`."""
+        ends = np.clip(np.array([first, last], dtype=np.int64) - self.start, 0, self.length - 1)
+        rows = self.centre[ends]
+        return float(rows.min()), float(rows.max() + self.thickness - 1)
+
+    def extent(self) -> np.ndarray:
+        """[first row, last row, first column, last column] of the line."""
+        low, high = self.across(self.start, self.end)
+        return np.array([self.start, self.end, low, high] if self.vertical
+                        else [low, high, self.start, self.end], dtype=np.float64)
+
+
+def remove_lines(ink: np.ndarray, digit_level: float) -> np.ndarray:
+    """`ink` (float, ink level 255 on 0) without the printed lines that cross it; pixels from
+    `digit_level` up are the digit's (the crop's threshold)."""
+    mask = ink >= LINE_INK * 255.0
+    lines = find_lines(ink, mask, vertical=False) + find_lines(ink.T, mask.T, vertical=True)
+    if not lines:
+        return ink
+    digit = ink >= digit_level
+    page = page_lines(lines, digit)
+    if not page:
+        return ink
+    cleaned = ink.copy()
+    # Twice: where two page lines cross (squared paper, a box's corners) each first sees the
+    # other as a stroke crossing it.
+    for _ in range(2):
+        for line in page:
+            line.view(cleaned)[line.band(cleaned, line.erasable(cleaned))] = 0.0
+    if np.count_nonzero(cleaned >= digit_level) < MIN_KEPT * np.count_nonzero(digit):
+        return ink
+    return cleaned
+
+
+def page_lines(lines: list[Line], digit: np.ndarray) -> list[Line]:
+    """Which of `lines` are printed on the page rather than strokes of the digit (`digit`: the
+    ink mask at the crop's threshold)."""
+    rest = digit.copy()
+    for line in lines:
+        line.view(rest)[line.band(rest)] = False
+    # A box's sides end on its other sides: they never count as strokes, however close the
+    # digit comes to the box.
+    framed = [line for line in lines if ends_on_lines(line, lines, digit.shape)]
+    undecided = list(lines)
+    extent = digit_extent(rest, np.count_nonzero(digit))
+    if extent is None:  # the digit is made of straight strokes: start from them
+        extent = strokes_extent(lines, framed, undecided, digit.shape)
+    changed = True
+    while changed:
+        changed = False
+        for line in list(undecided):
+            if line not in framed and not overhangs(line, extent, digit.shape):
+                undecided.remove(line)
+                extent = union(extent, line.extent())
+                changed = True
+    return [line for line in undecided
+            if not touches(line, extent) or any(
+                other is not line and other.vertical == line.vertical and same_print(line, other)
+                for other in undecided)]
+
+
+def strokes_extent(lines: list[Line], framed: list[Line], undecided: list[Line],
+                   shape: tuple[int, int]) -> np.ndarray:
+    """The extent of a digit drawn only with straight strokes: the shortest line neither
+    framed nor crossing the image, and those touching it (a 4's bar and stem), taken out of
+    `undecided`."""
+    strokes = [line for line in lines if line not in framed and not spans(line, shape)]
+    first = min(strokes or lines, key=lambda line: line.length / shape[line.vertical ^ 1])
+    undecided.remove(first)
+    extent = first.extent()
+    grown = True
+    while grown:
+        grown = False
+        for line in strokes:
+            if line in undecided and touches(line, extent):
+                undecided.remove(line)
+                extent, grown = union(extent, line.extent()), True
+    return extent
+
+
+def spans(line: Line, shape: tuple[int, int]) -> bool:
+    """Whether `line` runs from one edge of the image to the other."""
+    return line.start == 0 and line.end == shape[line.vertical ^ 1] - 1
+
+
+def ends_on_lines(line: Line, lines: list[Line], shape: tuple[int, int]) -> bool:
+    """Whether both ends of `line` lie on lines across it printed alike, as a box's or a
+    table's sides do (or leave the image sideways, where the photo cut through the box)."""
+    ends = 0
+    side = shape[1 if line.vertical else 0]
+
+    def at_edge(across: int) -> bool:
+        return across <= 0 or across + line.thickness >= side
+
+    for along, across in ((line.start, line.centre[0]), (line.end, line.centre[-1])):
+        if at_edge(across) and not at_edge(line.centre[line.length // 2]):  # tilted out of the image
+            ends += 1
+            continue
+        across += line.thickness // 2
+        for other in lines:
+            if (other.vertical == line.vertical or not other.start <= across <= other.end
+                    or not same_print(line, other)):
+                continue
+            low = other.centre[across - other.start]
+            if low - END_TOLERANCE <= along <= low + other.thickness - 1 + END_TOLERANCE:
+                ends += 1
+                break
+    return ends == 2
+
+
+def union(extent: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The smallest extent holding both [first row, last row, first column, last column]."""
+    return np.where([True, False, True, False], np.minimum(extent, other), np.maximum(extent, other))
+
+
+def digit_extent(rest: np.ndarray, digit_pixels: int) -> np.ndarray | None:
+    """[first row, last row, first column, last column] of the ink in `rest`, ignoring a few
+    stray pixels; None when there is next to none."""
+    rows, columns = np.nonzero(rest)
+    if rows.size < max(1, MIN_REST * digit_pixels):
+        return None
+    return np.r_[np.quantile(rows, [TRIM, 1 - TRIM]), np.quantile(columns, [TRIM, 1 - TRIM])]
+
+
+def overhangs(line: Line, extent: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether `line` reaches beyond `extent` at both of its ends."""
+    first, last = extent[[0, 1]] if line.vertical else extent[[2, 3]]
+    margin = OVERHANG * shape[0 if line.vertical else 1] + 2
+    return line.start <= first - margin and line.end >= last + margin
+
+
+def touches(line: Line, extent: np.ndarray) -> bool:
+    """Whether `line` passes through `extent` (the digit's)."""
+    first, last = extent[[0, 1]] if line.vertical else extent[[2, 3]]
+    low, high = line.across(first, last)
+    lowest, highest = extent[[2, 3]] if line.vertical else extent[[0, 1]]
+    return high >= lowest and low <= highest
+
+
+def find_lines(ink: np.ndarray, mask: np.ndarray, vertical: bool) -> list[Line]:
+    """The long, thin, nearly horizontal lines of `mask` (rows of `ink`)."""
+    height, width = mask.shape
+    lines = []
+    for slope, row in candidate_rows(mask):
+        line = refine(ink, mask, slope, row, vertical)
+        if line is not None and not any(same_line(line, other) for other in lines):
+            lines.append(line)
+    return lines
+
+
+def candidate_rows(mask: np.ndarray) -> list[tuple[float, float]]:
+    """(slope, row at the first column) of full-resolution lines long enough to be candidates,
+    from a projection of the pooled mask along a range of slopes; the longest first."""
+    factor = max(1, -(-max(mask.shape) // DETECT_SIDE))
+    height, width = -(-mask.shape[0] // factor), -(-mask.shape[1] // factor)
+    padded = np.zeros((height * factor, width * factor), dtype=bool)
+    padded[:mask.shape[0], :mask.shape[1]] = mask
+    pooled = padded.reshape(height, factor, width, factor).any(axis=(1, 3))
+    ys, xs = np.nonzero(pooled)
+    steps = int(np.ceil(MAX_SLOPE * width))
+    slopes = np.arange(-steps, steps + 1) / width
+    shift = steps + 1
+    rows = ys[None, :] - np.rint(slopes[:, None] * (xs[None, :] - width / 2)).astype(np.int64) + shift
+    span = height + 2 * shift
+    counts = np.bincount((np.arange(len(slopes))[:, None] * span + rows).ravel(),
+                         minlength=len(slopes) * span).reshape(len(slopes), span)
+    best, which = counts.max(axis=0), counts.argmax(axis=0)
+    left, right = np.r_[0, best[:-1]], np.r_[best[1:], 0]
+    peaks = np.flatnonzero((best >= LONG * width) & (best >= left) & (best > right))
+    candidates = []
+    for peak in peaks[np.argsort(-best[peaks], kind="stable")]:  # the longest first
+        slope = slopes[which[peak]]
+        # pooled row r' at pooled column c is y = r' + slope (c - width / 2); back to full size
+        row = factor * (peak - shift - slope * width / 2) + (factor - 1) / 2
+        candidates.append((float(slope), float(row)))
+    return candidates
+
+
+def refine(ink: np.ndarray, mask: np.ndarray, slope: float, row: float, vertical: bool) -> Line | None:
+    """The line near `row` + slope * column on the full image: its band and extent, with its
+    slope fitted to its own pixels. None when there is no thin line there."""
+    height, width = mask.shape
+    # Rows searched either side: the thickest line, and the pooled search's rounding.
+    reach = int(np.ceil(MAX_THICKNESS * height)) + 2 * int(np.ceil(max(height, width) / DETECT_SIDE)) + 3
+    found = band_near(mask, row + slope * np.arange(width), reach, BAND_EDGE[0])
+    if found is None:
+        return None
+    centre, low, high = found
+    # The coarse slope may drift a pixel or two along the line: fit it to the band's pixels.
+    rows = centre[None, :] + np.arange(low, high + 1)[:, None]
+    inside = (rows >= 0) & (rows < height)
+    inked = np.where(inside, mask[np.clip(rows, 0, height - 1), np.arange(width)], False)
+    count = inked.sum(axis=0)
+    columns = np.flatnonzero(count)
+    if columns.size < LONG * width:
+        return None
+    middle = (inked * rows).sum(axis=0)[columns] / count[columns]
+    fitted_slope, intercept = np.polyfit(columns, middle, 1)
+    straight = np.abs(middle - (intercept + fitted_slope * columns)) <= 2  # not a stroke beside it
+    if straight.sum() >= LONG * width:
+        fitted_slope, intercept = np.polyfit(columns[straight], middle[straight], 1)
+    found = band_near(mask, intercept + fitted_slope * np.arange(width), reach, BAND_EDGE[1])
+    if found is None:
+        return None
+    centre, low, high = found
+    low, high = low - 1, high + 1  # and the antialiased rim
+    rows = centre[None, :] + np.arange(low, high + 1)[:, None]
+    inside = (rows >= 0) & (rows < height)
+    values = np.where(inside, ink[np.clip(rows, 0, height - 1), np.arange(width)], 0.0)
+    brightest = values.max(axis=0)
+    inked = brightest >= LINE_INK * 255.0
+    if not inked.any():
+        return None
+    # A line is as dark all along: a fainter line or stroke running into its band is not it.
+    level = float(np.median(brightest[inked]))
+    covered = brightest >= max(LINE_INK * 255.0, SAME_RUN * level)
+    start, end = longest_run(covered, max(2, round(GAP * width)))
+    if end - start + 1 < max(LONG * width, MIN_LENGTH):
+        return None
+    edge = high - low + 3
+    if start <= edge:  # a line reaching the edge is erased up to the edge
+        start = 0
+    if end >= width - 1 - edge:
+        end = width - 1
+    return Line(vertical, start, end, centre[start:end + 1] + low, high - low + 1, level)
+
+
+def band_near(mask: np.ndarray, middle: np.ndarray, reach: int,
+              share: float) -> tuple[np.ndarray, int, int] | None:
+    """The band of a thin line near the rows `middle` (one per column): the rows rounded, and
+    the band's first and last offset from them. None when the band is too thick for a line."""
+    height, width = mask.shape
+    centre = np.rint(middle).astype(np.int64)
+    offsets = np.arange(-reach, reach + 1)
+    rows = centre[None, :] + offsets[:, None]
+    inside = (rows >= 0) & (rows < height)
+    profile = np.where(inside, mask[np.clip(rows, 0, height - 1), np.arange(width)], False).sum(axis=1)
+    # The band: rows well above the ink nearby (a stroke beside the line fills the window too)
+    peak, nearby = int(profile.argmax()), float(np.median(profile))
+    edge = nearby + share * (profile[peak] - nearby)
+    low, high = peak, peak
+    while low > 0 and profile[low - 1] >= edge:
+        low -= 1
+    while high < len(offsets) - 1 and profile[high + 1] >= edge:
+        high += 1
+    if high - low + 1 > MAX_THICKNESS * height + 2 or low < 2 or high > len(offsets) - 3:
+        return None
+    return centre, int(offsets[low]), int(offsets[high])
+
+
+def same_print(line: Line, other: Line) -> bool:
+    """Whether two lines look printed by the same pen: as thick and as dark."""
+    return (abs(line.thickness - other.thickness) <= max(2, other.thickness // 2)
+            and abs(line.level - other.level) <= SAME_LEVEL * 255.0)
+
+
+def same_line(line: Line, other: Line) -> bool:
+    """Whether two lines of the same direction share their band over most of their length
+    (two candidate slopes found one line)."""
+    first, last = max(line.start, other.start), min(line.end, other.end)
+    if last - first < 0.5 * min(line.length, other.length):
+        return False
+    ours = line.centre[first - line.start:last - line.start + 1]
+    theirs = other.centre[first - other.start:last - other.start + 1]
+    return bool(np.median(np.abs(ours - theirs)) <= max(line.thickness, other.thickness))
+
+
+def longest_run(covered: np.ndarray, gap: int) -> tuple[int, int]:
+    """First and last index of the longest run of True in `covered` bridging gaps of up to
+    `gap` Falses; (0, -1) when there is none."""
+    where = np.flatnonzero(covered)
+    if where.size == 0:
+        return 0, -1
+    breaks = np.flatnonzero(np.diff(where) > gap + 1)
+    firsts = np.r_[0, breaks + 1]
+    lasts = np.r_[breaks, where.size - 1]
+    longest = int(np.argmax(where[lasts] - where[firsts]))
+    return int(where[firsts[longest]]), int(where[lasts[longest]])
