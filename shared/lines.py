@@ -32,17 +32,18 @@ import numpy as np
 
 LINE_INK = 0.12       # share of the ink level from which a pixel is line or ink: faint rules too
 DETECT_SIDE = 128     # lines are searched on the mask pooled to about this side
-MAX_SLOPE = 0.1       # rows per column: a photo tilted by up to about 6 degrees
+MAX_SLOPE = 0.07      # rows per column: a photo tilted by up to 4 degrees
 LONG = 0.3            # a line spans at least this share of the image
+SPAN = 0.8            # a line on its own (no other as long in its direction) spans this share
 MIN_LENGTH = 12       # and at least this many pixels
 GAP = 0.04            # gaps bridged in a line, share of the image's side
-MAX_THICKNESS = 0.06  # a line is at most this share of the image's height thick
+MAX_THICKNESS = 0.04  # a line is at most this share of the image's height thick
 OVERHANG = 0.05       # a page line reaches this share of the side (+2 px) beyond the digit
 # A line's band: rows with this share of its peak's coverage above the nearby ink, on the coarse
 # slope (a tilted line smears over rows) and on the fitted one (a stroke beside it stays out).
 BAND_EDGE = (0.2, 0.5)
 SAME_RUN = 0.5        # along a line, ink at least this share of its level
-SAME_LEVEL = 0.2      # the sides of a box differ in ink level by less than this share
+SAME_LEVEL = 0.35     # the sides of a box differ in ink level by less than this share
 END_TOLERANCE = 2     # px between a box's side's end and the side it ends on
 MIN_REST = 0.02       # ink outside the lines below this share of the digit's: no digit there
 TRIM = 0.005          # the digit's extent ignores this share of its pixels at each side
@@ -115,7 +116,7 @@ def remove_lines(ink: np.ndarray, digit_level: float) -> np.ndarray:
     """`ink` (float, ink level 255 on 0) without the printed lines that cross it; pixels from
     `digit_level` up are the digit's (the crop's threshold)."""
     mask = ink >= LINE_INK * 255.0
-    lines = find_lines(ink, mask, vertical=False) + find_lines(ink.T, mask.T, vertical=True)
+    lines = find_lines(ink, mask, vertical=False) + find_lines(ink, mask, vertical=True)
     if not lines:
         return ink
     digit = ink >= digit_level
@@ -185,28 +186,31 @@ def spans(line: Line, shape: tuple[int, int]) -> bool:
 
 
 def ends_on_lines(line: Line, lines: list[Line], shape: tuple[int, int]) -> bool:
-    """Whether both ends of `line` lie on lines across it printed alike, as a box's or a
-    table's sides do (or leave the image sideways, where the photo cut through the box)."""
-    ends = 0
-    side = shape[1 if line.vertical else 0]
+    """Whether both ends of `line` are closed by lines across it printed alike, as a box's or
+    a table's sides are, or open out of the image, where the photo cut through the box."""
+    side, length = (shape[1], shape[0]) if line.vertical else shape
+    first, last = int(line.centre[0]), int(line.centre[-1])
 
-    def at_edge(across: int) -> bool:
+    def out(across: int) -> bool:
         return across <= 0 or across + line.thickness >= side
 
-    for along, across in ((line.start, line.centre[0]), (line.end, line.centre[-1])):
-        if at_edge(across) and not at_edge(line.centre[line.length // 2]):  # tilted out of the image
+    ends = 0
+    for along, across, other_end in ((line.start, first, last), (line.end, last, first)):
+        # Out through the image's end, or out through its side at this end only (a tilt).
+        if along in (0, length - 1) or (out(across) and not out(other_end)):
             ends += 1
-            continue
-        across += line.thickness // 2
-        for other in lines:
-            if (other.vertical == line.vertical or not other.start <= across <= other.end
-                    or not same_print(line, other)):
-                continue
-            low = other.centre[across - other.start]
-            if low - END_TOLERANCE <= along <= low + other.thickness - 1 + END_TOLERANCE:
-                ends += 1
-                break
+        elif any(closes(other, along, across + line.thickness // 2) and same_print(line, other)
+                 for other in lines if other.vertical != line.vertical):
+            ends += 1
     return ends == 2
+
+
+def closes(line: Line, row: int, column: int) -> bool:
+    """Whether `line` passes through (row, column) of its own view, give or take END_TOLERANCE."""
+    if not line.start <= column <= line.end:
+        return False
+    low = line.centre[column - line.start]
+    return bool(low - END_TOLERANCE <= row <= low + line.thickness - 1 + END_TOLERANCE)
 
 
 def union(extent: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -231,43 +235,64 @@ def overhangs(line: Line, extent: np.ndarray, shape: tuple[int, int]) -> bool:
 
 
 def touches(line: Line, extent: np.ndarray) -> bool:
-    """Whether `line` passes through `extent` (the digit's)."""
+    """Whether `line` passes through or along `extent` (the digit's, which leaves out the ink
+    under the lines: a line as thick as itself away still touches it)."""
     first, last = extent[[0, 1]] if line.vertical else extent[[2, 3]]
     low, high = line.across(first, last)
     lowest, highest = extent[[2, 3]] if line.vertical else extent[[0, 1]]
-    return high >= lowest and low <= highest
+    near = line.thickness + 2
+    return high >= lowest - near and low <= highest + near
 
 
 def find_lines(ink: np.ndarray, mask: np.ndarray, vertical: bool) -> list[Line]:
-    """The long, thin, nearly horizontal lines of `mask` (rows of `ink`)."""
-    height, width = mask.shape
-    lines = []
-    for slope, row in candidate_rows(mask):
-        line = refine(ink, mask, slope, row, vertical)
+    """The long, thin lines of `mask` (of `ink`) nearly along its rows, or its columns."""
+    factor = max(1, -(-max(mask.shape) // DETECT_SIDE))
+    candidates = candidate_rows(pooled(mask, factor, vertical), factor)
+    ink, mask = (ink.T, mask.T) if vertical else (ink, mask)
+    # Rows searched either side of a line: half the thickest line, and the pooling's rounding.
+    reach = int(np.ceil(MAX_THICKNESS * mask.shape[0])) + 2 * factor + 2
+    padded = np.zeros((mask.shape[0] + 2 * reach, mask.shape[1]), dtype=bool)
+    padded[reach:reach + mask.shape[0]] = mask
+    lines: list[Line] = []
+    for slope, row in candidates:
+        line = refine(ink, padded, reach, slope, row, vertical)
         if line is not None and not any(same_line(line, other) for other in lines):
             lines.append(line)
     return lines
 
 
-def candidate_rows(mask: np.ndarray) -> list[tuple[float, float]]:
+def pooled(mask: np.ndarray, factor: int, vertical: bool) -> np.ndarray:
+    """`mask` shrunk by `factor` for finding lines along its rows (columns if `vertical`, then
+    transposed): every factor-th column, each pixel set if any of its `factor` rows is (a line
+    runs through every column, so skipping columns loses none of it)."""
+    sub = mask[::factor].T if vertical else mask[:, ::factor]
+    blocks = -(-sub.shape[0] // factor)
+    padded = np.zeros((blocks * factor, sub.shape[1]), dtype=bool)
+    padded[:sub.shape[0]] = sub
+    return np.logical_or.reduce(padded.reshape(blocks, factor, sub.shape[1]), axis=1)
+
+
+def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float]]:
     """(slope, row at the first column) of full-resolution lines long enough to be candidates,
-    from a projection of the pooled mask along a range of slopes; the longest first."""
-    factor = max(1, -(-max(mask.shape) // DETECT_SIDE))
-    height, width = -(-mask.shape[0] // factor), -(-mask.shape[1] // factor)
-    padded = np.zeros((height * factor, width * factor), dtype=bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
-    pooled = padded.reshape(height, factor, width, factor).any(axis=(1, 3))
+    the longest first, from a projection along a range of slopes of the mask `pooled` by
+    `factor`. A lone candidate shorter than SPAN is a digit's stroke (one line on its own is a
+    page line only when it crosses the image), and is not looked at."""
+    height, width = pooled.shape
     ys, xs = np.nonzero(pooled)
     steps = int(np.ceil(MAX_SLOPE * width))
     slopes = np.arange(-steps, steps + 1) / width
     shift = steps + 1
-    rows = ys[None, :] - np.rint(slopes[:, None] * (xs[None, :] - width / 2)).astype(np.int64) + shift
+    # The row each pixel projects to, for every slope: a table over the columns, then a lookup.
+    table = shift - np.rint(slopes[:, None] * (np.arange(width) - width / 2)).astype(np.intp)
     span = height + 2 * shift
-    counts = np.bincount((np.arange(len(slopes))[:, None] * span + rows).ravel(),
-                         minlength=len(slopes) * span).reshape(len(slopes), span)
+    table += (np.arange(len(slopes)) * span)[:, None]
+    counts = np.bincount((table[:, xs] + ys).ravel(), minlength=len(slopes) * span)
+    counts = counts.reshape(len(slopes), span)
     best, which = counts.max(axis=0), counts.argmax(axis=0)
     left, right = np.r_[0, best[:-1]], np.r_[best[1:], 0]
     peaks = np.flatnonzero((best >= LONG * width) & (best >= left) & (best > right))
+    if len(peaks) == 1 and best[peaks[0]] < SPAN * width:
+        return []
     candidates = []
     for peak in peaks[np.argsort(-best[peaks], kind="stable")]:  # the longest first
         slope = slopes[which[peak]]
@@ -277,45 +302,46 @@ def candidate_rows(mask: np.ndarray) -> list[tuple[float, float]]:
     return candidates
 
 
-def refine(ink: np.ndarray, mask: np.ndarray, slope: float, row: float, vertical: bool) -> Line | None:
-    """The line near `row` + slope * column on the full image: its band and extent, with its
-    slope fitted to its own pixels. None when there is no thin line there."""
-    height, width = mask.shape
-    # Rows searched either side: the thickest line, and the pooled search's rounding.
-    reach = int(np.ceil(MAX_THICKNESS * height)) + 2 * int(np.ceil(max(height, width) / DETECT_SIDE)) + 3
-    found = band_near(mask, row + slope * np.arange(width), reach, BAND_EDGE[0])
+def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: float,
+           vertical: bool) -> Line | None:
+    """The line near `row` + slope * column on the full image (`padded`: its mask with `reach`
+    blank rows above and below): its band and extent, with its slope fitted to its own pixels.
+    None when there is no thin line there."""
+    height, width = ink.shape
+    columns = np.arange(width)
+    # The coarse slope may drift a pixel or two along the line: fit it to its pixels' middle.
+    found = band_near(padded, reach, row + slope * columns, BAND_EDGE[0])
     if found is None:
         return None
     centre, low, high = found
-    # The coarse slope may drift a pixel or two along the line: fit it to the band's pixels.
     rows = centre[None, :] + np.arange(low, high + 1)[:, None]
-    inside = (rows >= 0) & (rows < height)
-    inked = np.where(inside, mask[np.clip(rows, 0, height - 1), np.arange(width)], False)
+    inked = padded[rows + reach, columns]
     count = inked.sum(axis=0)
-    columns = np.flatnonzero(count)
-    if columns.size < LONG * width:
+    used = np.flatnonzero(count)
+    if used.size < LONG * width:
         return None
-    middle = (inked * rows).sum(axis=0)[columns] / count[columns]
-    fitted_slope, intercept = np.polyfit(columns, middle, 1)
-    straight = np.abs(middle - (intercept + fitted_slope * columns)) <= 2  # not a stroke beside it
+    middle = (inked * rows).sum(axis=0)[used] / count[used]
+    fitted = straight_line(used, middle)
+    straight = np.abs(middle - (fitted[0] + fitted[1] * used)) <= 2  # not a stroke beside it
     if straight.sum() >= LONG * width:
-        fitted_slope, intercept = np.polyfit(columns[straight], middle[straight], 1)
-    found = band_near(mask, intercept + fitted_slope * np.arange(width), reach, BAND_EDGE[1])
+        fitted = straight_line(used[straight], middle[straight])
+    # Fitted, the line is within half its greatest thickness of the middle: a narrower search.
+    found = band_near(padded, reach, fitted[0] + fitted[1] * columns, BAND_EDGE[1],
+                      int(np.ceil(MAX_THICKNESS * height / 2)) + 4)
     if found is None:
         return None
     centre, low, high = found
     low, high = low - 1, high + 1  # and the antialiased rim
     rows = centre[None, :] + np.arange(low, high + 1)[:, None]
-    inside = (rows >= 0) & (rows < height)
-    values = np.where(inside, ink[np.clip(rows, 0, height - 1), np.arange(width)], 0.0)
+    values = np.where((rows >= 0) & (rows < height), ink[np.clip(rows, 0, height - 1), columns], 0.0)
     brightest = values.max(axis=0)
     inked = brightest >= LINE_INK * 255.0
     if not inked.any():
         return None
     # A line is as dark all along: a fainter line or stroke running into its band is not it.
     level = float(np.median(brightest[inked]))
-    covered = brightest >= max(LINE_INK * 255.0, SAME_RUN * level)
-    start, end = longest_run(covered, max(2, round(GAP * width)))
+    start, end = longest_run(brightest >= max(LINE_INK * 255.0, SAME_RUN * level),
+                             max(2, round(GAP * width)))
     if end - start + 1 < max(LONG * width, MIN_LENGTH):
         return None
     edge = high - low + 3
@@ -326,16 +352,24 @@ def refine(ink: np.ndarray, mask: np.ndarray, slope: float, row: float, vertical
     return Line(vertical, start, end, centre[start:end + 1] + low, high - low + 1, level)
 
 
-def band_near(mask: np.ndarray, middle: np.ndarray, reach: int,
-              share: float) -> tuple[np.ndarray, int, int] | None:
-    """The band of a thin line near the rows `middle` (one per column): the rows rounded, and
-    the band's first and last offset from them. None when the band is too thick for a line."""
-    height, width = mask.shape
-    centre = np.rint(middle).astype(np.int64)
-    offsets = np.arange(-reach, reach + 1)
-    rows = centre[None, :] + offsets[:, None]
-    inside = (rows >= 0) & (rows < height)
-    profile = np.where(inside, mask[np.clip(rows, 0, height - 1), np.arange(width)], False).sum(axis=1)
+def straight_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of the least-squares line through the points (x, y)."""
+    x_mean, y_mean = x.mean(), y.mean()
+    spread = float(((x - x_mean) ** 2).sum())
+    slope = float(((x - x_mean) * (y - y_mean)).sum()) / spread if spread else 0.0
+    return float(y_mean - slope * x_mean), slope
+
+
+def band_near(padded: np.ndarray, reach: int, middle: np.ndarray, share: float,
+              within: int | None = None) -> tuple[np.ndarray, int, int] | None:
+    """The band of a thin line within `within` rows (default: `reach`) of the rows `middle`
+    (one per column) of a mask padded by `reach` blank rows: the rows rounded, and the band's
+    first and last offset from them. None when the band is too thick for a line."""
+    height = padded.shape[0] - 2 * reach
+    centre = np.clip(np.rint(middle).astype(np.intp), -1, height)
+    within = reach if within is None else within
+    offsets = np.arange(-within + 1, within)
+    profile = padded[centre[None, :] + offsets[:, None] + reach, np.arange(len(centre))].sum(axis=1)
     # The band: rows well above the ink nearby (a stroke beside the line fills the window too)
     peak, nearby = int(profile.argmax()), float(np.median(profile))
     edge = nearby + share * (profile[peak] - nearby)
