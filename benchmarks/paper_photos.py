@@ -6,15 +6,20 @@ Every digit is photographed once per paper with the same camera settings (the sa
 and ink colours, light, blur, noise and JPEG quality, drawn from one generator seeded by the seed
 and the image's index), so the folders differ only by the printed lines:
 
-- plain: the drawing's ink recoloured (blue ballpoint or dark pen) on beige paper;
-- ruled: faint blue rules about a sixth of the height apart across the page; a third also have a
-  red margin line down the page, a third are squared paper (faint rules both ways) instead;
-- boxed: a printed dark rectangle around the digit with some margin; half are one box of a row
-  (a form's comb), whose top and bottom rules run across the image and whose neighbours'
-  edges show.
+- plain: the drawing's ink (its coverage read from the render: paper at the median grey, ink
+  at the darkest pixel) recoloured blue ballpoint (60 %) or dark grey, on beige paper with a
+  margin of paper added around it;
+- ruled: faint blue rules (RGB about 160, 180, 225; 2-5 % of their spacing thick) about a
+  sixth of the height apart across the page; a third also have a red margin line down the page
+  at a random place (it may cross the digit), a third are squared paper (the rules both ways);
+- boxed: a printed dark grey rectangle (0.8-2 % of the image's shorter side thick) around the
+  digit, 8-25 % of the digit's size away from its ink and at least 0.7 as wide as high (a
+  form's box does not shrink around a 1); half are one box of a row (a form's comb), whose
+  top and bottom rules run across the image and whose neighbours' sides show.
 
-The lines are printed on the page, so they tilt with it. Then the whole page is photographed:
-light falling off across it, a slight blur, sensor noise, JPEG. `--evaluate` then reads the three
+The lines are printed on the page, multiplied with the paper under the ink, and turned with it
+by the photo's tilt. Then the whole page is photographed: light falling off across it in a
+random direction, a slight Gaussian blur, sensor noise, JPEG. `--evaluate` then reads the three
 folders with a model as `make evaluate` does and prints them side by side.
 """
 
@@ -36,6 +41,7 @@ SUPERSAMPLE = 4      # lines are drawn at 4x and box-averaged down: antialiased
 TILT = 3.0           # degrees, either way
 PAD = 0.06           # paper added around the drawing, share of its shorter side, so a tilt keeps it whole
 RULE_SPACING = 1 / 6  # ruled lines: share of the image's height between two
+BOX_ASPECT = 0.7     # a form box is at least this wide for its height
 FALLOFF = (0.0, 0.35)  # light lost from one side of the page to the other
 BLUR = (0.3, 1.0)    # Gaussian radius, px per 300 px of the image's shorter side
 NOISE = (2.0, 6.0)   # sensor noise, grey levels (standard deviation)
@@ -107,8 +113,10 @@ def box_page(size: tuple[int, int], degrees: float, digit: np.ndarray,
     side = max(rows[-1] - rows[0], cols[-1] - cols[0])
     thickness = max(1.5, min(size) * rng.uniform(0.008, 0.02))
     margin = side * rng.uniform(0.08, 0.25, size=4) + thickness
-    x0, y0 = max(cols[0] - margin[0], 1.0), max(rows[0] - margin[1], 1.0)
-    x1, y1 = min(cols[-1] + margin[2], width - 2.0), min(rows[-1] + margin[3], height - 2.0)
+    x0, y0, x1, y1 = cols[0] - margin[0], rows[0] - margin[1], cols[-1] + margin[2], rows[-1] + margin[3]
+    narrow = BOX_ASPECT * (y1 - y0) - (x1 - x0)  # a form's box is as wide for a 1 as for a 0
+    x0, x1 = x0 - max(narrow, 0) / 2, x1 + max(narrow, 0) / 2
+    x0, y0, x1, y1 = max(x0, 1.0), max(y0, 1.0), min(x1, width - 2.0), min(y1, height - 2.0)
     box = Lines(size, degrees)
     if rng.random() < 0.5:
         for x in (x0, x1):

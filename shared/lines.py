@@ -42,13 +42,14 @@ OVERHANG = 0.05       # a page line reaches this share of the side (+2 px) beyon
 # A line's band: rows with this share of its peak's coverage above the nearby ink, on the coarse
 # slope (a tilted line smears over rows) and on the fitted one (a stroke beside it stays out).
 BAND_EDGE = (0.2, 0.5)
+FAINT = 0.7           # a line reaching beyond the digit this much fainter than its ink is printed
 SAME_RUN = 0.5        # along a line, ink at least this share of its level
 SAME_LEVEL = 0.35     # the sides of a box differ in ink level by less than this share
 END_TOLERANCE = 2     # px between a box's side's end and the side it ends on
 MIN_REST = 0.02       # ink outside the lines below this share of the digit's: no digit there
 TRIM = 0.005          # the digit's extent ignores this share of its pixels at each side
 CROSSING = 0.35       # ink this far above a faint line's level is a stroke lying on it
-MIN_KEPT = 0.2        # lines are left alone if erasing them would keep less of the ink
+MIN_KEPT = 0.05       # lines are left alone if erasing them would keep less of the ink
 
 
 @dataclass(eq=False)
@@ -120,7 +121,7 @@ def remove_lines(ink: np.ndarray, digit_level: float) -> np.ndarray:
     if not lines:
         return ink
     digit = ink >= digit_level
-    page = page_lines(lines, digit)
+    page = page_lines(lines, ink, digit)
     if not page:
         return ink
     cleaned = ink.copy()
@@ -134,12 +135,13 @@ def remove_lines(ink: np.ndarray, digit_level: float) -> np.ndarray:
     return cleaned
 
 
-def page_lines(lines: list[Line], digit: np.ndarray) -> list[Line]:
+def page_lines(lines: list[Line], ink: np.ndarray, digit: np.ndarray) -> list[Line]:
     """Which of `lines` are printed on the page rather than strokes of the digit (`digit`: the
     ink mask at the crop's threshold)."""
     rest = digit.copy()
     for line in lines:
         line.view(rest)[line.band(rest)] = False
+    pen = float(np.percentile(ink[rest], 90)) if rest.any() else 255.0  # the digit's ink level
     # A box's sides end on its other sides: they never count as strokes, however close the
     # digit comes to the box.
     framed = [line for line in lines if ends_on_lines(line, lines, digit.shape)]
@@ -156,7 +158,7 @@ def page_lines(lines: list[Line], digit: np.ndarray) -> list[Line]:
                 extent = union(extent, line.extent())
                 changed = True
     return [line for line in undecided
-            if not touches(line, extent) or any(
+            if not touches(line, extent) or line.level < FAINT * pen or any(
                 other is not line and other.vertical == line.vertical and same_print(line, other)
                 for other in undecided)]
 
@@ -206,10 +208,12 @@ def ends_on_lines(line: Line, lines: list[Line], shape: tuple[int, int]) -> bool
 
 
 def closes(line: Line, row: int, column: int) -> bool:
-    """Whether `line` passes through (row, column) of its own view, give or take END_TOLERANCE."""
-    if not line.start <= column <= line.end:
+    """Whether `line` passes through (row, column) of its own view, give or take END_TOLERANCE
+    (and its thickness past its ends: two sides meeting at a corner)."""
+    reach = END_TOLERANCE + line.thickness
+    if not line.start - reach <= column <= line.end + reach:
         return False
-    low = line.centre[column - line.start]
+    low = line.centre[np.clip(column - line.start, 0, line.length - 1)]
     return bool(low - END_TOLERANCE <= row <= low + line.thickness - 1 + END_TOLERANCE)
 
 

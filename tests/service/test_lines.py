@@ -111,9 +111,13 @@ def test_straight_strokes_survive_the_lines_around_them(strokes, kind):
 
 
 def test_never_erases_everything():
-    """A page of nothing but rules: the lines are all there is, and stay."""
+    """A page of nothing but rules: one of them is taken for the digit and kept, so the crop
+    still has ink (whether it is a digit at all is not this step's question)."""
     ink = ink_of(page([], ruled=True))
-    assert np.array_equal(remove_lines(ink, DIGIT_LEVEL), ink)
+    left = remove_lines(ink, DIGIT_LEVEL) >= DIGIT_LEVEL
+    rows = np.flatnonzero(left.any(axis=1))
+    assert left.sum() >= 0.05 * (ink >= DIGIT_LEVEL).sum()
+    assert rows.max() - rows.min() <= 5 and left.any(axis=0).all()  # one whole rule
 
 
 def test_check_set_generator_photographs_each_digit_on_three_papers(tmp_path):
