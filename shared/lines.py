@@ -34,6 +34,8 @@ LINE_INK = 0.12       # share of the ink level from which a pixel is line or ink
 DETECT_SIDE = 128     # lines are searched on the mask pooled to about this side
 MAX_SLOPE = 0.07      # rows per column: a photo tilted by up to 4 degrees
 LONG = 0.3            # a line spans at least this share of the image
+EDGE_PIECE = (0.1, 0.8)  # or, cut by the image's top or bottom, this share of the width at least,
+                         # with ink along this share of the part inside
 SPAN = 0.8            # a line on its own (no other as long in its direction) spans this share
 MIN_LENGTH = 12       # and at least this many pixels
 GAP = 0.04            # gaps bridged in a line, share of the image's side
@@ -83,9 +85,10 @@ class Line:
         inside = (rows >= 0) & (rows < height)
         return rows[inside], along[inside]
 
-    def erasable(self, ink: np.ndarray) -> np.ndarray:
+    def erasable(self, ink: np.ndarray, digit_level: float) -> np.ndarray:
         """Columns (a mask over start..end) where no stroke crosses the line in `ink`: no ink
-        just beyond the band on both sides, nor ink far brighter than the line."""
+        of the digit's level just beyond the band on both sides, nor ink far brighter than the
+        line."""
         image = self.view(ink)
         height = image.shape[0]
         along = np.arange(self.start, self.end + 1)
@@ -95,7 +98,7 @@ class Line:
             values = image[np.clip(rows, 0, height - 1), along[:, None]]
             return np.where((rows >= 0) & (rows < height), values, 0.0)
 
-        beyond = row(np.array([-2, self.thickness + 1])) >= LINE_INK * 255.0
+        beyond = row(np.array([-2, self.thickness + 1])) >= digit_level
         brightest = row(np.arange(self.thickness)).max(axis=1)
         return ~((beyond[:, 0] & beyond[:, 1]) | (brightest >= self.level + CROSSING * 255.0))
 
@@ -129,7 +132,7 @@ def remove_lines(ink: np.ndarray, digit_level: float) -> np.ndarray:
     # other as a stroke crossing it.
     for _ in range(2):
         for line in page:
-            line.view(cleaned)[line.band(cleaned, line.erasable(cleaned))] = 0.0
+            line.view(cleaned)[line.band(cleaned, line.erasable(cleaned, digit_level))] = 0.0
     if np.count_nonzero(cleaned >= digit_level) < MIN_KEPT * np.count_nonzero(digit):
         return ink
     return cleaned
@@ -232,10 +235,16 @@ def digit_extent(rest: np.ndarray, digit_pixels: int) -> np.ndarray | None:
 
 
 def overhangs(line: Line, extent: np.ndarray, shape: tuple[int, int]) -> bool:
-    """Whether `line` reaches beyond `extent` at both of its ends."""
+    """Whether `line` reaches beyond `extent` at both of its ends, or leaves the image."""
     first, last = extent[[0, 1]] if line.vertical else extent[[2, 3]]
+    side = shape[1 if line.vertical else 0]
     margin = OVERHANG * shape[0 if line.vertical else 1] + 2
-    return line.start <= first - margin and line.end >= last + margin
+
+    def out(across: int) -> bool:  # through the image's top or bottom (sides for a vertical)
+        return across <= 0 or across + line.thickness >= side
+
+    return ((line.start <= first - margin or out(int(line.centre[0])))
+            and (line.end >= last + margin or out(int(line.centre[-1]))))
 
 
 def touches(line: Line, extent: np.ndarray) -> bool:
@@ -258,8 +267,8 @@ def find_lines(ink: np.ndarray, mask: np.ndarray, vertical: bool) -> list[Line]:
     padded = np.zeros((mask.shape[0] + 2 * reach, mask.shape[1]), dtype=bool)
     padded[reach:reach + mask.shape[0]] = mask
     lines: list[Line] = []
-    for slope, row in candidates:
-        line = refine(ink, padded, reach, slope, row, vertical)
+    for slope, row, need in candidates:
+        line = refine(ink, padded, reach, slope, row, need, vertical)
         if line is not None and not any(same_line(line, other) for other in lines):
             lines.append(line)
     return lines
@@ -276,8 +285,9 @@ def pooled(mask: np.ndarray, factor: int, vertical: bool) -> np.ndarray:
     return np.logical_or.reduce(padded.reshape(blocks, factor, sub.shape[1]), axis=1)
 
 
-def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float]]:
-    """(slope, row at the first column) of full-resolution lines long enough to be candidates,
+def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float, float]]:
+    """(slope, row at the first column, columns of ink needed) of full-resolution lines long
+    enough to be candidates,
     the longest first, from a projection along a range of slopes of the mask `pooled` by
     `factor`. A lone candidate shorter than SPAN is a digit's stroke (one line on its own is a
     page line only when it crosses the image), and is not looked at."""
@@ -292,9 +302,17 @@ def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float]]
     table += (np.arange(len(slopes)) * span)[:, None]
     counts = np.bincount((table[:, xs] + ys).ravel(), minlength=len(slopes) * span)
     counts = counts.reshape(len(slopes), span)
-    best, which = counts.max(axis=0), counts.argmax(axis=0)
+    # How many columns each sheared row has inside the image: near the top or bottom a tilted
+    # rule leaves the image part way, and the piece left is as much a line.
+    inside = np.cumsum(np.bincount(table.ravel(), minlength=len(slopes) * span)
+                       - np.bincount((table + height).ravel(), minlength=len(slopes) * span + height)
+                       [:len(slopes) * span]).reshape(len(slopes), span)
+    inside -= np.r_[0, inside[:-1, -1]][:, None]  # the running sum restarts at each slope
+    piece = (counts >= EDGE_PIECE[1] * inside) & (inside >= EDGE_PIECE[0] * width)
+    score = np.where((counts >= LONG * width) | piece, counts, 0)
+    best, which = score.max(axis=0), score.argmax(axis=0)
     left, right = np.r_[0, best[:-1]], np.r_[best[1:], 0]
-    peaks = np.flatnonzero((best >= LONG * width) & (best >= left) & (best > right))
+    peaks = np.flatnonzero((best > 0) & (best >= left) & (best > right))
     if len(peaks) == 1 and best[peaks[0]] < SPAN * width:
         return []
     candidates = []
@@ -302,15 +320,16 @@ def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float]]
         slope = slopes[which[peak]]
         # pooled row r' at pooled column c is y = r' + slope (c - width / 2); back to full size
         row = factor * (peak - shift - slope * width / 2) + (factor - 1) / 2
-        candidates.append((float(slope), float(row)))
+        need = factor * min(LONG * width, EDGE_PIECE[1] * inside[which[peak], peak])
+        candidates.append((float(slope), float(row), float(need)))
     return candidates
 
 
 def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: float,
-           vertical: bool) -> Line | None:
+           need: float, vertical: bool) -> Line | None:
     """The line near `row` + slope * column on the full image (`padded`: its mask with `reach`
     blank rows above and below): its band and extent, with its slope fitted to its own pixels.
-    None when there is no thin line there."""
+    None when there is no thin line there at least `need` columns long."""
     height, width = ink.shape
     columns = np.arange(width)
     # The coarse slope may drift a pixel or two along the line: fit it to its pixels' middle.
@@ -322,12 +341,12 @@ def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: f
     inked = padded[rows + reach, columns]
     count = inked.sum(axis=0)
     used = np.flatnonzero(count)
-    if used.size < LONG * width:
+    if used.size < need:
         return None
     middle = (inked * rows).sum(axis=0)[used] / count[used]
     fitted = straight_line(used, middle)
     straight = np.abs(middle - (fitted[0] + fitted[1] * used)) <= 2  # not a stroke beside it
-    if straight.sum() >= LONG * width:
+    if straight.sum() >= need:
         fitted = straight_line(used[straight], middle[straight])
     # Fitted, the line is within half its greatest thickness of the middle: a narrower search.
     found = band_near(padded, reach, fitted[0] + fitted[1] * columns, BAND_EDGE[1],
@@ -346,7 +365,7 @@ def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: f
     level = float(np.median(brightest[inked]))
     start, end = longest_run(brightest >= max(LINE_INK * 255.0, SAME_RUN * level),
                              max(2, round(GAP * width)))
-    if end - start + 1 < max(LONG * width, MIN_LENGTH):
+    if end - start + 1 < max(need, MIN_LENGTH):
         return None
     edge = high - low + 3
     if start <= edge:  # a line reaching the edge is erased up to the edge
