@@ -7,21 +7,26 @@ reach well beyond the digit written across or inside them. A digit's own straigh
 stem of a 1, the bars of a 4 and a 7) are long and straight too, but they end where the rest of
 the digit is. So, on the ink normalised by shared/preprocess.py (0 background, 255 ink level):
 
-1. find lines: on a coarse copy of the ink mask, count the ink along each row sheared by a few
-   slopes (a projection over the tilts a photo may have); rows whose count reaches LONG of the
-   width are candidates, refined on the full image: the band the line occupies, and its length
-   as the longest run of columns with ink in the band, bridging short gaps (noise, JPEG);
+1. find lines: on every few columns of the ink mask, rows pooled (a line crosses every
+   column), count the ink along each row sheared by the slopes a tilted photo may give; rows
+   whose count reaches LONG of the width (or most of what a tilt leaves of a row inside the
+   image) are candidates; a lone one shorter than SPAN is a stroke. Each is refined on the
+   full image: its slope fitted to its pixels, its band, its ink level, and its length as the
+   longest run of columns with ink of its level in the band, bridging short gaps (noise, JPEG);
 2. tell page lines from strokes: the rest of the ink (outside every candidate) is the digit;
-   a candidate that does not reach OVERHANG beyond the digit at both ends is a stroke and joins
-   the digit, until none changes. If nothing is left outside the candidates (a 1 or a 7 made
-   of straight strokes), the shortest candidate is taken as the digit. A candidate reaching
-   beyond it at both ends is a page line when another one of the same direction does too
-   (rules, a box's two sides) or when it does not touch the digit (a margin line beside it);
-   a single long line through the digit may be its own stroke (a 4's stem) and is kept;
-3. erase page lines except where a stroke crosses them (ink just beyond the band on both
-   sides, or ink far brighter than a faint line) and never erase nearly all the ink.
+   a candidate that does not reach OVERHANG beyond the digit at both ends (nor leaves the
+   image) is a stroke and joins the digit, until none changes; a box's sides, whose ends sit
+   on other sides printed alike, never join. If nothing is left outside the candidates (a 1 or
+   a 7 made of straight strokes), the shortest candidate and those touching it are the digit.
+   A candidate reaching beyond the digit is a page line when it does not touch it (a margin
+   line beside it), when it is much fainter than the digit's ink (rules), or when another of
+   its direction is printed alike (rules, a box's two sides); a single dark line through the
+   digit may be its own stroke (a 4's stem, a tightly cropped 7's bar) and is kept;
+3. erase page lines except where a stroke crosses them (ink of the digit's level just beyond
+   the band on both sides, or ink far brighter than a faint line), twice for lines crossing
+   each other, and not at all if that would leave almost no ink.
 
-Vertical lines are found and erased by the same code on the transposed image.
+Vertical lines are found and erased by the same code on the transposed image (Line.view).
 """
 
 from __future__ import annotations
