@@ -17,8 +17,8 @@ COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker comp
 export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-best evaluate evaluate-not-digits serve test test-fast bench bench-train bench-serve \
-        bench-quality reliability \
+.PHONY: help install train train-best evaluate evaluate-not-digits serve test test-fast bench bench-train \
+        bench-serve bench-quality bench-paper reliability \
         up down logs compose-test lint audit clean
 
 help: ## list the targets
@@ -63,6 +63,9 @@ bench-train: install ## training speed and accuracy against scikit-learn, in one
 
 bench-quality: install ## accuracy on MNIST and on real handwriting (EVAL_DIR), calibration, cost of augmentation
 	EVAL_DIR=$(EVAL_DIR) $(PY) -m benchmarks.quality
+
+bench-paper: install ## pendigits photographed on plain, ruled and boxed paper into data/paper (PAPER_ARGS=--count 2000), read side by side
+	$(PY) -m benchmarks.paper_photos --evaluate $(PAPER_ARGS)
 
 bench-serve: install ## requests/s and latency of the service under local load
 	$(PY) -m benchmarks.serve

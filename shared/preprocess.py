@@ -13,6 +13,8 @@ steps MNIST itself went through:
    with light falling off across the page has the same zero background everywhere; then
    stretch the contrast up to the ink level, so grey paper and faint pencil look like MNIST's
    black and white;
+5b. erase printed lines crossing the image (ruled or squared paper, a form's box), keeping the
+   digit's own straight strokes and the strokes crossing the lines (shared/lines.py);
 6. crop to the ink's bounding box; thicken strokes drawn thinner than most of MNIST's (a
    stylus or a thin canvas brush draws half MNIST's pen width relative to the digit's size;
    thicker strokes, three quarters of MNIST's among them, are left as they are);
@@ -28,6 +30,8 @@ import io
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from shared.lines import remove_lines
 
 FIELD = 28            # MNIST images are FIELD x FIELD
 BOX = 20              # the digit's longer side, as in MNIST
@@ -262,7 +266,9 @@ def dilate(image: np.ndarray, radius: int) -> np.ndarray:
 
 def image_to_mnist(image: Image.Image) -> np.ndarray:
     """A decoded image as a (28, 28) uint8 MNIST digit: white ink on black, centred."""
-    return center_in_field(normalize_ink(to_grayscale(image)))
+    ink = normalize_ink(to_grayscale(image))
+    ink = remove_lines(ink, INK_THRESHOLD * 255.0)  # ruled paper, a form's box: shared/lines.py
+    return center_in_field(ink)
 
 
 def bytes_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
