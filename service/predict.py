@@ -55,6 +55,7 @@ def predict(name: str | None = None):
     spec = bundle.input
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
+    return_input = _flag(request.args.get("return_input"))
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
@@ -78,7 +79,6 @@ def predict(name: str | None = None):
     proba, labels = classify(bundle, batch)
     classes = bundle.model.classes
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
-    return_input = _flag(request.args.get("return_input"))
     predictions = []
     # Rows stay float32 NumPy values: orjson writes them directly, in float32's shortest form.
     for i, order in enumerate(ranked):
@@ -171,4 +171,9 @@ def _top_k(value: object, n_classes: int) -> int:
 
 
 def _flag(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true", "yes")
+    """`?return_input=`: 1, true or yes; 0, false or no (any case); absent is false."""
+    if value is None or value.lower() in ("0", "false", "no"):
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    raise ApiError(400, f"return_input must be true or false (1/0, yes/no), got {echo(value)}")
