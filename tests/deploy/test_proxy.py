@@ -77,6 +77,11 @@ def test_every_error_the_proxy_answers_has_a_json_message():
     assert {"413", "429", "502", "503", "504"} <= with_message
 
 
+def test_metrics_are_not_served_from_outside():
+    locations = dict(re.findall(r"location = (\S+) \{([^}]*)\}", NGINX_CONF))
+    assert locations["/metrics"].split() == ["return", "404;"]
+
+
 def test_predictions_alone_are_retried_after_being_sent(tmp_path):
     """nginx never resends a POST it has sent, unless `non_idempotent`: only where the request is
     a pure function of its body (a prediction), on every route of the app that predicts, whatever
