@@ -17,7 +17,7 @@ export MODEL_DIR MODEL_NAME HOST PORT
 .DEFAULT_GOAL := help
 .PHONY: help install train train-best evaluate serve test test-fast bench bench-train bench-serve \
         bench-quality reliability \
-        up down logs compose-test lint audit clean
+        up down logs lock compose-test lint audit clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,14 @@ down: ## docker: stop the stack (volumes are kept)
 
 logs: ## docker: follow the logs
 	$(COMPOSE) logs --follow
+
+lock: ## the images' lock files: every package of base+train and base+serve, with hashes (needs PyPI)
+	$(PY) -m venv /tmp/digitnet-pip-tools && /tmp/digitnet-pip-tools/bin/pip install -q pip-tools
+	for list in base train serve; do \
+	  PIP_CONSTRAINT= /tmp/digitnet-pip-tools/bin/pip-compile -q --generate-hashes --strip-extras \
+	    --allow-unsafe --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
+	    -o requirements/lock/$$list.txt requirements/base.txt $$(test $$list = base || echo requirements/$$list.txt); \
+	done
 
 compose-test: install ## docker: 3 replicas behind the proxy: predict, faults, slow clients, live retrain
 	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh
