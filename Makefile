@@ -66,7 +66,7 @@ reliability: install ## faults, fuzzing and a soak against a real server: a tabl
 	$(PY) -m benchmarks.reliability
 
 up: ## docker: train (one-shot), then serve behind the nginx proxy, in the background
-	$(COMPOSE) up --build --detach
+	$(COMPOSE) $(if $(wildcard secrets/api-token),-f docker-compose.yml -f deploy/compose/secrets.yml) up --build --detach
 
 down: ## docker: stop the stack (volumes are kept)
 	$(COMPOSE) down
