@@ -21,15 +21,16 @@ RUN groupadd --gid 10001 digitnet \
  && mkdir -p /models /data/mnist \
  && chown digitnet:digitnet /models /data/mnist
 # Dependencies before code, each list in its own layer: rebuilt only when the pins change.
-# A venv because some base images have no pip outside one.
-COPY requirements/base.txt /tmp/requirements/
-RUN python3 -m venv /opt/venv && pip install -r /tmp/requirements/base.txt
+# A venv because some base images have no pip outside one. The lock files (`make lock`) pin every
+# package, transitive ones included, with their hashes: pip installs exactly those files or fails.
+COPY requirements/lock/base.txt /tmp/requirements/
+RUN python3 -m venv /opt/venv && pip install --require-hashes --no-deps -r /tmp/requirements/base.txt
 WORKDIR /app
 COPY shared/ shared/
 
 FROM base AS trainer
-COPY requirements/train.txt /tmp/requirements/
-RUN pip install -r /tmp/requirements/train.txt && rm -rf /tmp/requirements
+COPY requirements/lock/train.txt /tmp/requirements/
+RUN pip install --require-hashes --no-deps -r /tmp/requirements/train.txt && rm -rf /tmp/requirements
 COPY trainer/ trainer/
 USER digitnet
 # MNIST is downloaded into /data/mnist when it is empty and the machine is online.
@@ -38,8 +39,8 @@ ENV MNIST_DIR=/data/mnist \
 ENTRYPOINT ["python3", "-m", "trainer"]
 
 FROM base AS service
-COPY requirements/serve.txt /tmp/requirements/
-RUN pip install -r /tmp/requirements/serve.txt && rm -rf /tmp/requirements
+COPY requirements/lock/serve.txt /tmp/requirements/
+RUN pip install --require-hashes --no-deps -r /tmp/requirements/serve.txt && rm -rf /tmp/requirements
 COPY service/ service/
 USER digitnet
 ENV HOST=0.0.0.0 \

@@ -19,7 +19,7 @@ export MODEL_DIR MODEL_NAME HOST PORT
 .DEFAULT_GOAL := help
 .PHONY: help install train train-best evaluate evaluate-not-digits serve test test-fast bench bench-train \
         bench-serve bench-quality bench-paper reliability \
-        up down logs compose-test lint audit clean
+        up down logs lock compose-test lint audit clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,13 +74,21 @@ reliability: install ## faults, fuzzing and a soak against a real server: a tabl
 	$(PY) -m benchmarks.reliability
 
 up: ## docker: train (one-shot), then serve behind the nginx proxy, in the background
-	$(COMPOSE) up --build --detach
+	$(COMPOSE) $(if $(wildcard secrets/api-token),-f docker-compose.yml -f deploy/compose/secrets.yml) up --build --detach
 
 down: ## docker: stop the stack (volumes are kept)
 	$(COMPOSE) down
 
 logs: ## docker: follow the logs
 	$(COMPOSE) logs --follow
+
+lock: ## the images' lock files: every package of base+train and base+serve, with hashes (needs PyPI)
+	$(PY) -m venv /tmp/digitnet-pip-tools && /tmp/digitnet-pip-tools/bin/pip install -q pip-tools
+	for list in base train serve; do \
+	  PIP_CONSTRAINT= /tmp/digitnet-pip-tools/bin/pip-compile -q --generate-hashes --strip-extras \
+	    --allow-unsafe --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
+	    -o requirements/lock/$$list.txt requirements/base.txt $$(test $$list = base || echo requirements/$$list.txt); \
+	done
 
 compose-test: install ## docker: 3 replicas behind the proxy: predict, faults, slow clients, live retrain
 	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh

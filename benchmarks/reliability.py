@@ -8,6 +8,11 @@ stopped by its pid; every loop is bounded in time and count.
     python -m benchmarks.reliability                      # about 12 minutes, 3 of them soaking
     python -m benchmarks.reliability --soak-seconds 30    # or RELIABILITY_SOAK_SECONDS=30
     python -m benchmarks.reliability --schema-examples 200  # or RELIABILITY_SCHEMA_EXAMPLES=200
+    python -m benchmarks.reliability --hostile-only       # the hostile-request table alone (~1 min)
+
+A second table follows: each hostile request (tests/reliability/hostile.py) sent to a server
+with the default limits, with its status, time and the worker's peak memory growth (VmHWM from
+/proc), against the targets: no 5xx, at most MEMORY_LIMIT_MIB, within SECONDS_LIMIT.
 
 Scenarios that need a fix elsewhere still run: their row then shows the failures.
 """
@@ -35,6 +40,13 @@ from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
 from tests.reliability.checks import not_serving_only, problem, wrong_predictions
 from tests.reliability.export import STAGES, export_killed
 from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
+from tests.reliability.hostile import (
+    MEASURING_ENV,
+    MEMORY_LIMIT_MIB,
+    SECONDS_LIMIT,
+    hostile_requests,
+    measure,
+)
 from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 from tests.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
 from tests.reliability.soak import soak
@@ -43,6 +55,8 @@ from trainer.data import load_digits_dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 
 HEADERS = ("scenario", "tried", "5xx", "lost/failed", "notes")
+HOSTILE_HEADERS = ("hostile request", "status", "ms", "peak growth MiB", "error chars", "ready after",
+                   "targets")
 SETTLE_SECONDS = 1.5        # several watcher polls (0.2 s) in both workers
 SCHEMA_SECONDS_PER_OPERATION = 600  # a time bound on each operation's schemathesis cases
 BACKGROUND_CONNECTIONS = 2  # light load kept on the server while its model directory is abused
@@ -55,6 +69,8 @@ def main() -> None:
     parser.add_argument("--soak-warmup", type=float, default=20)
     parser.add_argument("--fuzz-examples", type=int,
                         default=int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", 2000)))
+    parser.add_argument("--hostile-only", action="store_true",
+                        help="only the hostile-request table (no fuzzing, faults or soak)")
     parser.add_argument("--schema-examples", type=int,
                         default=int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", 1000)),
                         help="schemathesis cases per operation of /openapi.json")
@@ -73,6 +89,13 @@ def main() -> None:
         scratch = Path(scratch_name)
         base = scratch / "base"
         save_new_version(base, "mnist", mlp.model, {"metrics": {}}, recipe=mnist.recipe)
+        with Server(base, scratch / "hostile.log", workers=1, **MEASURING_ENV) as server:
+            print("-- hostile requests, default limits, one worker", flush=True)
+            hostile_rows = list(hostile_table(server))
+        if args.hostile_only:
+            print()
+            print_table(HOSTILE_HEADERS, hostile_rows)
+            return
 
         def fresh_copy(name: str) -> Path:
             directory = scratch / name
@@ -108,6 +131,26 @@ def main() -> None:
 
     print()
     print_table(HEADERS, rows)
+    print()
+    print_table(HOSTILE_HEADERS, hostile_rows)
+
+
+def hostile_table(server: Server):
+    """A row per hostile request: sent once to warm up (imports, first allocations), then
+    measured; readiness checked after each."""
+    cases = hostile_requests()
+    for case in cases:
+        case.send(server.url)
+    for case in cases:
+        outcome = measure(server, case)
+        ready = requests.get(server.url + "/v2/health/ready", timeout=10).status_code
+        missed = outcome.failures() + ([] if ready == 200 else [f"not ready: {ready}"])
+        row = [case.name, outcome.status, f"{outcome.seconds * 1000:.0f}", f"{outcome.growth_mib:.1f}",
+               outcome.error_chars, ready, "; ".join(missed) or "met"]
+        print("   " + " | ".join(str(c) for c in row), flush=True)
+        yield row
+    print(f"   targets: no 5xx, peak growth <= {MEMORY_LIMIT_MIB} MiB, within {SECONDS_LIMIT:g} s",
+          flush=True)
 
 
 def fuzz(server: Server, examples: int, digits: np.ndarray, labels: np.ndarray):

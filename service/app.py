@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         MAX_BATCH=settings.max_batch,
         MAX_IMAGE_PIXELS=settings.max_image_pixels,
+        MAX_REQUEST_PIXELS=settings.max_request_pixels,
+        REQUEST_DEADLINE_SECONDS=settings.deadline_seconds,
     )
     app.json = OrjsonProvider(app)
 

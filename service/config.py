@@ -8,7 +8,12 @@
     MODEL_POLL_SECONDS   how often each worker looks for new or removed versions and policies (2)
     MAX_CONTENT_LENGTH   largest request body in bytes, larger is a 413 (16777216 = 16 MiB)
     MAX_BATCH            most images in one request, more is a 413 (256)
-    MAX_IMAGE_PIXELS     most pixels in one uploaded image, more is a 413 (25000000)
+    MAX_IMAGE_PIXELS     most pixels in one uploaded image, more is a 413 (12600000: a 12-megapixel
+                         phone photo, 4032x3024 or 4080x3072, fits)
+    MAX_REQUEST_PIXELS   most pixels decoded for one request, all its images together, more is a
+                         413 (16000000; a JPEG counts at the reduced size it is decoded at)
+    REQUEST_DEADLINE_SECONDS  a request still decoding images after this long is answered 503
+                         instead of holding its thread (10)
     LOG_LEVEL            DEBUG, INFO, WARNING or ERROR (INFO)
 
 HOST, PORT and WEB_CONCURRENCY belong to the server, not the app: see gunicorn.conf.py.
@@ -32,7 +37,9 @@ class Settings:
     poll_seconds: float = 2.0
     max_content_length: int = 16 * 1024 * 1024
     max_batch: int = 256
-    max_image_pixels: int = 25_000_000
+    max_image_pixels: int = 12_600_000
+    max_request_pixels: int = 16_000_000
+    deadline_seconds: float = 10.0
     log_level: str = "INFO"
 
     @classmethod
@@ -44,6 +51,8 @@ class Settings:
             max_content_length=_number(env, "MAX_CONTENT_LENGTH", cls.max_content_length, int),
             max_batch=_number(env, "MAX_BATCH", cls.max_batch, int),
             max_image_pixels=_number(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels, int),
+            max_request_pixels=_number(env, "MAX_REQUEST_PIXELS", cls.max_request_pixels, int),
+            deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", cls.deadline_seconds, float),
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
         )
         if not MODEL_NAME.match(settings.model_name):

@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger("digitnet.errors")
+ECHO_CHARS = 80  # what an error message quotes of a value the client sent
 
 
 class ApiError(Exception):
@@ -22,6 +23,13 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def echo(value: object) -> str:
+    """`value` as an error message shows it: its repr, cut to ECHO_CHARS, so a client sending
+    megabytes of nonsense does not get them back."""
+    text = repr(value)
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + f"... ({len(text)} characters)"
 
 
 def error_response(status: int, message: str) -> tuple[Response, int]:
@@ -40,6 +48,13 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(413, f"{e.name}: {e.description}")
         return error_response(413, f"request body of {request.content_length} bytes is over the "
                                    f"limit of {limit} (MAX_CONTENT_LENGTH)")
+
+    @app.errorhandler(MemoryError)
+    def out_of_memory(e: MemoryError):
+        # Every limit is meant to keep requests far from this: refused, never a 500.
+        log.warning("request ran out of memory")
+        return error_response(413, "the request needs more memory than the service can give it: "
+                                   "send fewer or smaller inputs")
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

@@ -11,15 +11,18 @@ out.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
 from flask import current_app, g
 
-from service.errors import ApiError
+from service.errors import ApiError, echo
 from service.metrics import record_predictions
 from service.registry import ModelState, Registry, Snapshot
 from shared.bundle import Bundle, InputSpec
+
+MAX_DIMENSIONS = 3  # an input is [n, size] or [n, rows, columns]
 
 
 def registry() -> Registry:
@@ -34,6 +37,15 @@ def check_batch_size(count: int, what: str) -> None:
                             "(MAX_BATCH)")
 
 
+def check_deadline() -> None:
+    """503 once the request has taken longer than REQUEST_DEADLINE_SECONDS: its thread is
+    freed for others rather than held by one costly request."""
+    limit = current_app.config["REQUEST_DEADLINE_SECONDS"]
+    if time.perf_counter() - g.start > limit:
+        raise ApiError(503, f"the request took longer than its deadline of {limit:g} s "
+                            "(REQUEST_DEADLINE_SECONDS): send fewer or smaller images")
+
+
 def select_model(snapshot: Snapshot, name: str | None = None) -> ModelState:
     """The model a request names (the default model when it names none); 404 when unknown."""
     state = snapshot.models.get(snapshot.default_model if name is None else name)
@@ -42,7 +54,7 @@ def select_model(snapshot: Snapshot, name: str | None = None) -> ModelState:
             raise ApiError(503, f"no model loaded: no valid bundle of {snapshot.default_model!r} found "
                                 "yet (train one with `make train`)")
         served = ", ".join(snapshot.models) or "none"
-        raise ApiError(404, f"unknown model {name!r} (models served: {served})")
+        raise ApiError(404, f"unknown model {echo(name)} (models served: {served})")
     return state
 
 
@@ -60,7 +72,7 @@ def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | No
             reasons = "; ".join(f"version {v.version}: {v.reason}" for v in state.versions)
             raise ApiError(503, f"no model loaded: model {state.name!r} has no valid version "
                                 f"({reasons or 'none on disk'})")
-        raise ApiError(404, f"model {state.name!r} has no version or label {version!r} "
+        raise ApiError(404, f"model {state.name!r} has no version or label {echo(version)} "
                             f"loaded ({_loaded(state)}){_why_not(state, version)}")
     g.model_name, g.model_version = state.name, bundle.version
     return bundle
@@ -81,22 +93,47 @@ def _why_not(state: ModelState, version: str) -> str:
 def numeric_array(values: object, what: str, integers_only: bool = False) -> np.ndarray:
     """`values` (nested lists from JSON) as a numeric array; 400 if ragged or not numbers.
 
-    Converting without a dtype first lets the array's kind say whether every value was a number:
-    a float32 conversion would silently accept "12" or True.
+    The structure is checked as Python objects first (`regular_shape`): NumPy only ever sees a
+    regular array of numbers, never strings it would pad to the longest or objects it would
+    keep. Big integers still make an object array, refused by its kind.
     """
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise ApiError(400, f"{what} must be a regular array of numbers ({e})") from None
+    shape = regular_shape(values, what)
+    array = np.asarray(values)
     allowed = "iu" if integers_only else "iuf"
-    if array.dtype.kind not in allowed:
+    if array.dtype.kind not in allowed or list(array.shape) != shape:
         kind = "integers" if integers_only else "numbers"
         raise ApiError(400, f"{what} must hold only {kind}, not {_describe(array)}")
     return array
 
 
+def regular_shape(values: object, what: str) -> list[int]:
+    """The shape of `values`, nested lists of at most MAX_DIMENSIONS levels, every list at one
+    level of the same length and numbers (not booleans) at the bottom; else a 400."""
+    shape, level = [], [values]
+    while level and all(type(item) is list for item in level):
+        if len(shape) == MAX_DIMENSIONS:
+            raise ApiError(400, f"{what} has more than {MAX_DIMENSIONS} dimensions")
+        lengths = {len(item) for item in level}
+        if len(lengths) > 1:
+            raise ApiError(400, f"{what} must be a regular array of numbers (lists of "
+                                f"{sorted(lengths)[:2]} items at one depth)")
+        shape.append(lengths.pop())
+        level = [value for item in level for value in item]
+    if not shape:
+        raise ApiError(400, f"{what} must be a list of numbers, not {_kind(type(values))}")
+    if odd := set(map(type, level)) - {int, float}:
+        if list in odd:
+            raise ApiError(400, f"{what} must be a regular array of numbers (lists beside numbers)")
+        raise ApiError(400, f"{what} must hold only numbers, not {_kind(next(iter(odd)))}")
+    return shape
+
+
+def _kind(kind: type) -> str:
+    return {bool: "booleans", str: "strings", dict: "objects"}.get(kind, "nulls")
+
+
 def _describe(array: np.ndarray) -> str:
-    return {"b": "booleans", "U": "strings", "O": "nulls, objects or mixed values",
+    return {"b": "booleans", "U": "strings", "O": "nulls, objects, big integers or mixed values",
             "f": "non-integers"}.get(array.dtype.kind, str(array.dtype))
 
 

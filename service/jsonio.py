@@ -17,6 +17,11 @@ from flask.json.provider import JSONProvider
 
 from service.errors import ApiError
 
+# Most values (numbers, lists, objects) in one JSON body, counted before it is parsed: parsing
+# makes a Python object of each, tens of bytes apiece, however few bytes the body spends on it.
+# A full batch of 256 MNIST images is 200,960 values.
+MAX_JSON_VALUES = 2**18
+
 
 def dumps(obj: Any) -> bytes:
     """`obj` as JSON bytes; NumPy arrays and scalars are written directly, without Python lists."""
@@ -42,6 +47,12 @@ def parse_json(data: bytes) -> Any:
     the NaN and Infinity that Python clients send: those then get the clearer "NaN or infinite
     values" error from the pixel checks instead of a syntax error.
     """
+    # Every value but the first follows a comma or opens a list or object (over-counted by
+    # commas inside strings, which no valid body has many of).
+    values = data.count(b",") + data.count(b"[") + data.count(b"{")
+    if values > MAX_JSON_VALUES:
+        raise ApiError(413, f"the JSON body holds about {values} values, over the limit of "
+                            f"{MAX_JSON_VALUES}")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:

@@ -60,7 +60,7 @@ def describe(state: ModelState) -> dict:
 def repository_index():
     """`{"ready": true}` lists only the versions ready for inference; an empty body is `{}`."""
     data = request.get_data()
-    body = parse_json(data) if data.strip() else {}
+    body = parse_json(data) if data.strip(b" \t\r\n") else {}  # JSON's whitespace only: \x0c is not
     if not isinstance(body, dict) or not isinstance(body.get("ready", False), bool):
         raise ApiError(400, 'the request body must be a JSON object, optionally {"ready": true|false}')
     only_ready = body.get("ready", False)

@@ -39,6 +39,8 @@ def build_document(settings: Settings) -> dict:
         "max_batch": settings.max_batch,
         "max_content_length": settings.max_content_length,
         "max_image_pixels": settings.max_image_pixels,
+        "max_request_pixels": settings.max_request_pixels,
+        "request_deadline_seconds": settings.deadline_seconds,
     }
     schemas = document["components"]["schemas"]
     for batch in ("Instances", "ImageFiles"):

@@ -23,14 +23,16 @@ model takes the input for a digit at all (its `digit_score` reaches the model's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from flask import Blueprint, current_app, request
+from PIL import Image
 
-from service.errors import ApiError
+from service.errors import ApiError, echo
 from service.inference import (
     check_batch_size,
+    check_deadline,
     classify,
     input_batch,
     numeric_array,
@@ -39,7 +41,7 @@ from service.inference import (
 )
 from service.jsonio import parse_json
 from shared.bundle import Bundle
-from shared.preprocess import ImageError, ImageTooLarge
+from shared.preprocess import ImageError, ImageTooLarge, load_image, open_image
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 DEFAULT_TOP_K = 3
@@ -56,9 +58,12 @@ def predict(name: str | None = None):
     spec = bundle.input
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
+    return_input = _flag(request.args.get("return_input"))
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
+        if isinstance(body["instances"], list):  # counted before its contents are looked at
+            check_batch_size(len(body["instances"]), "instances")
         raw = numeric_array(body["instances"], "instances")
         batch = input_batch(raw, "instances", spec)
         if "top_k" in body:  # the body's wins over the query's
@@ -70,14 +75,14 @@ def predict(name: str | None = None):
         raw = _images(bundle, lambda: [("image", request.get_data())])
         batch = raw.astype(np.float32)
     else:
-        raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
-                            f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
+        sent = echo(mimetype) if mimetype else "(none)"
+        raise ApiError(415, f"unsupported media type {sent}: send application/json, multipart/form-data "
+                            f"with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
 
     answers = classify(bundle, batch)
     proba, labels, sure = answers.proba, answers.labels, answers.sure(bundle)
     classes = bundle.model.classes
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
-    return_input = _flag(request.args.get("return_input"))
     predictions = []
     # Rows stay float32 NumPy values: orjson writes them directly, in float32's shortest form.
     for i, order in enumerate(ranked):
@@ -112,32 +117,55 @@ def _uploaded_files() -> list[tuple[str, bytes]]:
         fields = sorted(set(request.files) | set(request.form), key=str) or "none"  # a part may have no name
         raise ApiError(400, f"multipart body has no 'file' field (fields sent: {fields})")
     check_batch_size(len(files), "the multipart body")
-    return [(f"file {i + 1} ({f.filename!r})", f.read()) for i, f in enumerate(files)]
+    return [(f"file {i + 1} ({echo(f.filename)})", f.read()) for i, f in enumerate(files)]
 
 
 def _named_once(in_path: str | None, in_query: str | None) -> str | None:
     if in_path is not None and in_query is not None and in_path != in_query:
-        raise ApiError(400, f"two models named: {in_path!r} in the path, {in_query!r} in ?model=")
+        raise ApiError(400, f"two models named: {echo(in_path)} in the path, {echo(in_query)} in ?model=")
     return in_path if in_path is not None else in_query
 
 
 def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> np.ndarray:
     """Each image read by `read()` through the model's recipe, as one (n, size) batch; errors
-    name the image. A model without a recipe takes no images: 415 before the body is read."""
+    name the image. A model without a recipe takes no images: 415 before the body is read.
+
+    Every image's header is read and its size checked before any is decoded, so a request over
+    MAX_REQUEST_PIXELS costs nothing; between images the request's deadline is checked.
+    """
     recipe = bundle.input.recipe
     if recipe is None:
         raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
                             "recipe): send its input as JSON numbers")
-    max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
+    opened = [(name, _opened(name, data)) for name, data in read()]
+    _check_request_pixels(image for _, image in opened)
     inputs = []
-    for name, data in read():
+    for name, image in opened:
+        check_deadline()
         try:
-            inputs.append(recipe.from_bytes(data, max_pixels))
-        except ImageTooLarge as e:
-            raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
+            inputs.append(recipe.from_image(load_image(image)))
         except ImageError as e:
             raise ApiError(400, f"{name}: {e}") from None
     return np.stack(inputs).reshape(len(inputs), bundle.input.size)
+
+
+def _opened(name: str, data: bytes) -> Image.Image:
+    """The image in `data`, its header read and checked against the per-image limits."""
+    try:
+        return open_image(data, current_app.config["MAX_IMAGE_PIXELS"])
+    except ImageTooLarge as e:
+        raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
+    except ImageError as e:
+        raise ApiError(400, f"{name}: {e}") from None
+
+
+def _check_request_pixels(images: Iterable[Image.Image]) -> None:
+    """413 when the images together hold more pixels to decode than MAX_REQUEST_PIXELS."""
+    limit = current_app.config["MAX_REQUEST_PIXELS"]
+    total = sum(image.width * image.height for image in images)
+    if total > limit:
+        raise ApiError(413, f"the request's images hold {total} pixels to decode, over the limit "
+                            f"of {limit} per request (MAX_REQUEST_PIXELS)")
 
 
 def _top_k(value: object, n_classes: int) -> int:
@@ -146,9 +174,14 @@ def _top_k(value: object, n_classes: int) -> int:
     except (TypeError, ValueError):
         k = None
     if k is None or not 1 <= k <= n_classes:
-        raise ApiError(400, f"top_k must be an integer from 1 to {n_classes}, got {value!r}")
+        raise ApiError(400, f"top_k must be an integer from 1 to {n_classes}, got {echo(value)}")
     return k
 
 
 def _flag(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true", "yes")
+    """`?return_input=`: 1, true or yes; 0, false or no (any case); absent is false."""
+    if value is None or value.lower() in ("0", "false", "no"):
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    raise ApiError(400, f"return_input must be true or false (1/0, yes/no), got {echo(value)}")

@@ -27,6 +27,7 @@ with no version (it adds it after the app, so the app cannot remove it).
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from flask import Flask, Response, request
 
 from service.errors import error_response
 
+log = logging.getLogger("digitnet.security")
 HEALTH_PATHS = ("/v2/health/live", "/v2/health/ready")
 METRICS_PATH = "/metrics"
 PUBLIC_ENDPOINTS = ("ui.index", "ui.static", "openapi.document", "openapi.docs", "openapi.asset")
@@ -84,6 +86,9 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 def init_security(app: Flask, settings: SecuritySettings) -> None:
     """Register the token check (before each request) and the security headers (after)."""
     expected = settings.api_token.encode()
+    if not expected:
+        log.warning("no API token set (API_TOKEN or API_TOKEN_FILE): every endpoint is open to "
+                    "anyone who can reach the service")
 
     def is_public() -> bool:
         if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:

@@ -30,12 +30,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 import shared
 from service import binary
-from service.errors import ApiError
+from service.errors import ApiError, echo
 from service.inference import (
+    MAX_DIMENSIONS,
     classify,
     input_batch,
     numeric_array,
@@ -107,7 +108,7 @@ def model_ready(name: str, version: str | None = None):
 def infer(name: str, version: str | None = None):
     bundle = select_bundle(registry().snapshot, name, version)
     if request.content_encoding not in (None, "", "identity"):
-        raise ApiError(415, f"Content-Encoding {request.content_encoding!r} is not supported: "
+        raise ApiError(415, f"Content-Encoding {echo(request.content_encoding)} is not supported: "
                             "send the body uncompressed")
     head, tail = binary.split_body(request.get_data(), request.headers.get(binary.HEADER))
     body = _json_object(head)
@@ -150,7 +151,7 @@ def _single_input(inputs: object) -> dict:
         raise ApiError(400, f'"inputs" must be a list of one tensor named {INPUT_NAME!r}')
     tensor = inputs[0]
     if tensor.get("name") != INPUT_NAME:
-        raise ApiError(400, f"unknown input {tensor.get('name')!r}: the model's input is {INPUT_NAME!r}")
+        raise ApiError(400, f"unknown input {echo(tensor.get('name'))}: the model's input is {INPUT_NAME!r}")
     for key in ("shape", "datatype"):
         if key not in tensor:
             raise ApiError(400, f"input {INPUT_NAME!r} has no {key!r}")
@@ -160,12 +161,10 @@ def _single_input(inputs: object) -> dict:
 def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
     """The input as a batch the model takes, from its JSON `data` or from the bytes after the JSON."""
     what = f"input {INPUT_NAME!r}"
-    shape, datatype = tensor["shape"], tensor["datatype"]
+    datatype = tensor["datatype"]
     if datatype not in DATATYPES:
-        raise ApiError(400, f"datatype {datatype!r} is not supported: use {' or '.join(DATATYPES)}")
-    if (not isinstance(shape, list) or not shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise ApiError(400, f'"shape" must be a list of non-negative integers, got {shape!r}')
+        raise ApiError(400, f"datatype {echo(datatype)} is not supported: use {' or '.join(DATATYPES)}")
+    shape = _checked_shape(tensor["shape"], bundle)
     size = binary.declared_size(binary.parameters(tensor, what), what)
     if size is None:
         if tail:
@@ -185,15 +184,29 @@ def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
     return input_batch(binary.tensor_from_bytes(tail, datatype, shape, what), what, bundle.input)
 
 
+def _checked_shape(shape: object, bundle: Bundle) -> list[int]:
+    """The input's shape: 1 to MAX_DIMENSIONS non-negative integers whose product, in Python
+    integers (no overflow), is at most MAX_BATCH examples of the model's size."""
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= MAX_DIMENSIONS
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ApiError(400, f'"shape" must be a list of 1 to {MAX_DIMENSIONS} non-negative integers, '
+                            f"got {echo(shape)}")
+    limit = current_app.config["MAX_BATCH"] * bundle.input.size
+    if math.prod(shape) > limit:
+        raise ApiError(413, f"shape {echo(shape)} holds {math.prod(shape)} values, over the limit of "
+                            f"{limit} (MAX_BATCH examples of {bundle.input.size})")
+    return shape
+
+
 def _requested_outputs(requested: object, as_bytes: bool) -> dict[str, bool]:
     """The outputs to answer with, in order, each with whether it goes as bytes."""
     if requested is None:
         return dict.fromkeys(OUTPUT_TYPES, as_bytes)
     names = [o.get("name") if isinstance(o, dict) else None for o in requested] \
         if isinstance(requested, list) else None
-    if not names or any(n not in OUTPUT_TYPES for n in names):
+    if not names or any(not isinstance(n, str) or n not in OUTPUT_TYPES for n in names):
         raise ApiError(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUT_TYPES))}, '
-                            f"got {requested!r}")
+                            f"got {echo(requested)}")
     wanted = {}
     for name, output in zip(names, requested):
         what = f"output {name!r}"

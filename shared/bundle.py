@@ -31,10 +31,14 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import os
 import re
+import stat
+import struct
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +58,13 @@ VERSION_FILE = re.compile(r"^([1-9][0-9]{0,17})\.npz$")  # only integers are ver
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # never a path
 STALE_PARTIAL_SECONDS = 3600  # a temp file this old was left by a writer that died
 REJECTION_SCORE = "logsumexp"  # the digit score a bundle's rejection threshold applies to
+# Reading limits: a bundle is checked against them before any array data is read, so a hostile
+# or damaged file costs no more memory than a real one of its architecture.
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # 16 million float32 parameters: far beyond any MLP served
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_LAYERS = 64
+MEMBER_OVERHEAD_BYTES = 512  # zip headers and the .npy header, per member, at most
+ZIP_END = struct.Struct("<4s4xHH8xH")  # signature, entries on disk, entries, comment length
 
 
 class BundleError(Exception):
@@ -263,19 +274,132 @@ def save_new_version(model_dir: Path, name: str, model: Model, extra: dict[str, 
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Load and verify a bundle. Raises BundleError saying what is wrong with it."""
+    """Load and verify a bundle. Raises BundleError saying what is wrong with it.
+
+    Only a regular file is read (a symbolic link, FIFO or device is refused, not followed or
+    waited on), and only its stored (uncompressed) members with exactly the names and `.npy`
+    headers its architecture needs: every size is known before any array data is read.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise BundleError(f"{path}: cannot read: {e.strerror or e}") from e
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as e:  # a corrupt zip can raise almost anything (zlib, struct, ...)
-        # allow_pickle=False turns a pickled object into a ValueError: it is refused, not run.
+        with _open_regular(path) as f:
+            arrays = _read_arrays(path, f)
+    except BundleError:
+        raise
+    except Exception as e:  # a corrupt zip or .npy header can raise almost anything
         raise BundleError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from e
     return verify_bundle(path, arrays)
+
+
+def _open_regular(path: Path) -> io.BufferedReader:
+    """`path` opened for reading if it is a regular file of at most MAX_BUNDLE_BYTES."""
+    try:
+        # O_NOFOLLOW: a link to /dev/zero is refused; O_NONBLOCK: a FIFO cannot block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        reason = "is a symbolic link" if os.path.islink(path) else f"cannot read: {e.strerror or e}"
+        raise BundleError(f"{path}: {reason}") from e
+    f = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        f.close()
+        raise BundleError(f"{path}: not a regular file")
+    if info.st_size > MAX_BUNDLE_BYTES:
+        f.close()
+        raise BundleError(f"{path}: {info.st_size} bytes, over the limit of {MAX_BUNDLE_BYTES}")
+    return f
+
+
+def _read_arrays(path: Path, f: io.BufferedReader) -> dict[str, np.ndarray]:
+    """The file's arrays, each checked (name, storage, `.npy` header, size) before it is read."""
+    def fail(reason: str) -> BundleError:
+        return BundleError(f"{path}: {reason}")
+
+    _check_member_count(f, fail)
+    with zipfile.ZipFile(f) as archive:
+        members = {}
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise fail(f"member {info.filename!r} is compressed: bundles store arrays as they are")
+            members[info.filename.removesuffix(".npy")] = info
+        if MANIFEST_KEY not in members:
+            raise fail("no manifest array")
+        manifest = _read_member(archive, members[MANIFEST_KEY], None, np.uint8, fail)
+        expected = _expected_shapes(manifest.tobytes(), fail)
+        if sorted(members) != sorted([MANIFEST_KEY, *expected]):
+            raise fail(f"arrays {sorted(set(members) - {MANIFEST_KEY})} do not match the "
+                       f"architecture's {list(expected)}")
+        # Each member's data is checked to be the size its architecture gives before it is read.
+        arrays = {key: _read_member(archive, members[key], shape, np.float32, fail)
+                  for key, shape in expected.items()}
+    needed = sum(a.nbytes for a in arrays.values()) + manifest.size + MEMBER_OVERHEAD_BYTES * len(members)
+    if os.fstat(f.fileno()).st_size > needed:
+        raise fail(f"the file is larger than the {needed} bytes its architecture needs")
+    return {MANIFEST_KEY: manifest, **arrays}
+
+
+def _check_member_count(f: io.BufferedReader, fail: Callable[[str], BundleError]) -> None:
+    """The zip's end record, which numpy writes last and without a comment, lists few members:
+    reading the directory of a million-member file would cost far more than the file."""
+    size = os.fstat(f.fileno()).st_size
+    if size < ZIP_END.size:
+        raise fail("not a readable .npz file (too short)")
+    f.seek(size - ZIP_END.size)
+    signature, on_disk, total, comment = ZIP_END.unpack(f.read(ZIP_END.size))
+    if signature != b"PK\x05\x06" or comment != 0:
+        raise fail("not a readable .npz file (no zip end record at its end)")
+    if max(on_disk, total) > 2 * MAX_LAYERS + 1:
+        raise fail(f"not a readable .npz file ({total} members)")
+    f.seek(0)
+
+
+def _expected_shapes(manifest: bytes, fail: Callable[[str], BundleError]) -> dict[str, tuple]:
+    """The arrays (name: shape) the manifest's architecture needs, in order."""
+    try:
+        sizes = [int(s) for s in json.loads(manifest.decode("utf-8"))["architecture"]["layer_sizes"]]
+    except (ValueError, TypeError, KeyError) as e:
+        raise fail(f"malformed manifest ({type(e).__name__}: {e})") from None
+    if not 2 <= len(sizes) <= MAX_LAYERS + 1 or min(sizes) < 1:
+        raise fail(f"architecture layer sizes {sizes} are not 2 to {MAX_LAYERS + 1} positive sizes")
+    shapes = [shape for i in range(len(sizes) - 1) for shape in ((sizes[i], sizes[i + 1]), (sizes[i + 1],))]
+    return dict(zip(array_names(len(sizes) - 1), shapes))
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple | None,
+                 dtype: type, fail: Callable[[str], BundleError]) -> np.ndarray:
+    """One `.npy` member, its header checked first: `shape` (None: one dimension of at most
+    MAX_MANIFEST_BYTES, the manifest's) and `dtype`, and a size matching what the member holds."""
+    key = info.filename.removesuffix(".npy")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        found, fortran, found_dtype = header(member, max_header_size=MEMBER_OVERHEAD_BYTES)
+        if found_dtype.hasobject:
+            raise fail(f"not a readable .npz file: {key} holds Python objects "
+                       "(pickles are refused, allow_pickle=False)")
+        if shape is None:
+            if len(found) != 1 or found[0] > MAX_MANIFEST_BYTES:
+                raise fail(f"the manifest array has shape {found}: one dimension of at most "
+                           f"{MAX_MANIFEST_BYTES} bytes expected")
+            shape = found
+        check_layout(key, found, found_dtype, shape, np.dtype(dtype), fail)
+        size = math.prod(shape) * found_dtype.itemsize
+        if info.file_size - member.tell() != size:
+            raise fail(f"not a readable .npz file: {key} holds {info.file_size - member.tell()} "
+                       f"bytes of data, its header says {size}")
+        data = bytearray(size)
+        member.readinto(data)
+    return np.frombuffer(data, dtype=found_dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def check_layout(key: str, shape: tuple, dtype: np.dtype, expected_shape: tuple,
+                 expected_dtype: np.dtype, fail: Callable[[str], BundleError]) -> None:
+    """The array `key` has the shape and dtype the architecture needs, else BundleError."""
+    if tuple(shape) != tuple(expected_shape):
+        raise fail(f"{key} has shape {tuple(shape)}, the architecture needs {tuple(expected_shape)}")
+    if dtype != expected_dtype:
+        raise fail(f"{key} has dtype {dtype}, expected {expected_dtype}")
 
 
 def verify_bundle(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
@@ -325,10 +449,8 @@ def _verify(path: Path, arrays: dict[str, np.ndarray]) -> Bundle:
     for i, (weights, biases) in enumerate(zip(weight_names, bias_names)):
         for key, shape in ((weights, (sizes[i], sizes[i + 1])), (biases, (sizes[i + 1],))):
             a, recorded = arrays[key], manifest["arrays"][key]
-            if a.shape != shape or tuple(recorded["shape"]) != shape:
-                raise fail(f"{key} has shape {a.shape}, the architecture needs {shape}")
-            if a.dtype != np.float32 or recorded["dtype"] != "float32":
-                raise fail(f"{key} has dtype {a.dtype}, expected float32")
+            check_layout(key, a.shape, a.dtype, shape, np.dtype(np.float32), fail)
+            check_layout(key, recorded["shape"], recorded["dtype"], shape, "float32", fail)
             if array_sha256(a) != recorded["sha256"]:
                 raise fail(f"{key} does not match its SHA-256: the file is corrupt")
             if not np.isfinite(a).all():

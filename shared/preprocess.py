@@ -5,9 +5,11 @@ MNIST digits are white ink (255) on black (0), 28x28, the digit scaled so its lo
 only reads digits that look like that, so an uploaded photo or drawing goes through the same
 steps MNIST itself went through:
 
-1. decode (PNG, JPEG, GIF, BMP, WebP), refusing decompression bombs before any pixel is decoded;
+1. decode (PNG, JPEG, GIF, BMP, WebP), refusing decompression bombs and images too costly to
+   decode before any pixel is decoded;
 2. apply the EXIF orientation (phone photos are often stored sideways);
-3. grayscale (transparent drawings are flattened onto a background that contrasts with the ink);
+3. shrink to WORKING_SIDE, then grayscale (transparent drawings are flattened onto a background
+   that contrasts with the ink);
 4. invert when the background is light, so ink is high as in MNIST;
 5. subtract the paper's own brightness, estimated at every pixel from the corners, so a photo
    with light falling off across the page has the same zero background everywhere; then
@@ -37,6 +39,11 @@ FIELD = 28            # MNIST images are FIELD x FIELD
 BOX = 20              # the digit's longer side, as in MNIST
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # decoders we trust; Pillow knows many more
 WORKING_SIDE = 512    # larger images are shrunk first: 20 px is the goal, this is plenty
+# Memory one image may take to decode (estimated from its header, refused before decoding): a
+# 12-megapixel photo in RGB, or one in grey with transparency, fits.
+MAX_DECODE_BYTES = 48 * 1024 * 1024
+EXIF_ORIENTATION = 0x0112
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 MIN_CONTRAST = 32     # grey levels between background and ink below which there is no ink
 INK_PERCENTILE = 0.999  # the ink level: brighter than all but 0.1% of the pixels
 INK_THRESHOLD = 0.3   # fraction of the ink level a pixel needs to count toward the bounding box
@@ -67,10 +74,16 @@ class NoInk(ImageError):
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode `data` and apply its EXIF orientation. Raises an ImageError subclass.
+    """Decode `data` and apply its EXIF orientation. Raises an ImageError subclass."""
+    return load_image(open_image(data, max_pixels))
 
-    Only the header is read before the size check, so a small file claiming a huge image costs
-    nothing. Animated images yield their first frame.
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """The image in `data`, its header read but no pixel decoded. Raises an ImageError subclass.
+
+    Only the header is read before the size checks, so a small file claiming a huge image costs
+    nothing: over `max_pixels`, or over MAX_DECODE_BYTES of memory to decode, is ImageTooLarge.
+    A JPEG is set to decode at 1/2, 1/4 or 1/8 scale when that still leaves WORKING_SIDE pixels.
     """
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -85,35 +98,88 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                             f"over the limit of {max_pixels}")
     if width < 1 or height < 1:
         raise UnreadableImage(f"image has no pixels ({width}x{height})")
+    if image.format == "JPEG":
+        # libjpeg decodes at a fraction of the size: far faster and smaller for phone photos.
+        image.draft("RGB" if image.mode != "L" else "L", (WORKING_SIDE, WORKING_SIDE))
+    if (cost := decode_bytes(image)) > MAX_DECODE_BYTES:
+        raise ImageTooLarge(f"image is {width}x{height} {image.format} {image.mode}: decoding it "
+                            f"would take {cost >> 20} MiB, over the limit of "
+                            f"{MAX_DECODE_BYTES >> 20} MiB")
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode the pixels of an opened image and apply its EXIF orientation (phone photos are
+    often stored sideways). Animated images yield their first frame."""
     try:
-        if image.format == "JPEG":
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far faster for phone photos.
-            image.draft("RGB", (WORKING_SIDE, WORKING_SIDE))
         image.load()
-        return ImageOps.exif_transpose(image)
+        # In place: without an orientation to apply, exif_transpose would return a whole copy.
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(str(e)) from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise UnreadableImage(f"damaged or truncated image: {e}") from e
 
 
+def decode_bytes(image: Image.Image) -> int:
+    """The memory decoding and shrinking an opened image holds at full size, in bytes: the
+    decoded pixels, a converted copy when its mode cannot be resampled, the premultiplied copy
+    resampling makes of an image with transparency, and libwebp's own buffers."""
+    per_pixel = _stored_bytes(image.mode)
+    working = _resampled_mode(image)
+    if working != image.mode:
+        per_pixel += _stored_bytes(working)
+    if working in ALPHA_MODES:
+        per_pixel += 4
+    if image.format == "WEBP":
+        per_pixel += 8  # libwebp's RGBA buffer and the bytes Pillow copies it from
+    # Only EXIF read with the header: asking a PNG for more would decode it.
+    if "exif" in image.info and image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        per_pixel += _stored_bytes(image.mode)  # turning it makes a copy
+    return image.width * image.height * per_pixel
+
+
+def _stored_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow stores for `mode` (RGB included: it is kept as 4)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _resampled_mode(image: Image.Image) -> str:
+    """The mode `image` is shrunk in: its own, except palette and 1-bit images, which Pillow
+    resamples by nearest neighbour (strokes would break up), so they become grey or RGBA first."""
+    if image.mode in ("1", "P", "PA"):
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        return "RGBA" if has_alpha else "L"
+    return image.mode
+
+
 def to_grayscale(image: Image.Image) -> np.ndarray:
-    """Luminance as a uint8 array, at most WORKING_SIDE on the longer side."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    """Luminance as a uint8 array, at most WORKING_SIDE on the longer side.
+
+    The image is shrunk first, in its own mode, and every other step works on the small copy:
+    a large upload never becomes more than one full-size copy, and never a float array.
+    """
+    if (mode := _resampled_mode(image)) != image.mode:
+        image = image.convert(mode)
+    image = _shrink(image)
+    if image.mode in ALPHA_MODES:
         image = _flatten_transparency(image.convert("RGBA"))
-    if image.mode not in ("L", "RGB"):
-        # "I;16" and "I" (16/32-bit grey) hold values above 255: scale them, do not clip them.
-        if image.mode.startswith("I"):
-            values = np.asarray(image, dtype=np.float32)
-            top = max(float(values.max()), 1.0)
-            image = Image.fromarray((values * (255.0 / top)).astype(np.uint8))
-        else:
-            image = image.convert("RGB")
-    image = image.convert("L")
-    if max(image.size) > WORKING_SIDE:
-        image = image.copy()
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
-    return np.asarray(image)
+    elif image.mode.startswith(("I", "F")):
+        # 16 and 32-bit grey hold values above 255: scale them, do not clip them.
+        values = np.asarray(image, dtype=np.float32)
+        top = max(float(values.max()), 1.0)
+        image = Image.fromarray((values * (255.0 / top)).astype(np.uint8))
+    return np.asarray(image.convert("L"))
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """`image` with its longer side at most WORKING_SIDE (box filter: every pixel counts)."""
+    if max(image.size) <= WORKING_SIDE:
+        return image
+    scale = WORKING_SIDE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
 
 
 def _flatten_transparency(rgba: Image.Image) -> Image.Image:

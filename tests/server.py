@@ -95,6 +95,14 @@ class Server:
     def worker_rss_mib(self) -> list[float]:
         return [rss_mib(pid) for pid in self.workers()]
 
+    def reset_peaks(self) -> dict[int, float]:
+        """Restart every worker's peak memory; what each holds now (MiB), by pid."""
+        return {pid: reset_peak(pid) for pid in self.workers()}
+
+    def peak_growth_mib(self, since: dict[int, float]) -> float:
+        """The most any worker's peak memory grew over what it held at `reset_peaks`, MiB."""
+        return max(peak_mib(pid) - held for pid, held in since.items())
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the workers so far (fields 14 and 15 of /proc/<pid>/stat)."""
         ticks = 0
@@ -157,5 +165,21 @@ class Server:
 
 def rss_mib(pid: int) -> float:
     """Resident memory of one process, MiB."""
+    return _status_mib(pid, "VmRSS")
+
+
+def peak_mib(pid: int) -> float:
+    """The most resident memory the process has had (since the last `reset_peak`), MiB."""
+    return _status_mib(pid, "VmHWM")
+
+
+def reset_peak(pid: int) -> float:
+    """Restart the process's peak memory from what it holds now (Linux's clear_refs "5");
+    returns that, MiB."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return rss_mib(pid)
+
+
+def _status_mib(pid: int, field: str) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024

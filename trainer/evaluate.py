@@ -37,7 +37,7 @@ from trainer.calibration import expected_calibration_error
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
-MAX_IMAGE_PIXELS = 25_000_000  # the service's default MAX_IMAGE_PIXELS
+MAX_IMAGE_PIXELS = 12_600_000  # the service's default MAX_IMAGE_PIXELS
 
 
 @dataclass

@@ -299,7 +299,7 @@ def test_selectors_and_ports_meet(sources):
     assert autoscaler["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                             "name": deployment["metadata"]["name"]}
     assert autoscaler["minReplicas"] >= 2 and "replicas" not in deployment["spec"]
-    for rule in by_kind(sources, "Ingress")["spec"]["rules"]:
+    for rule in (rule for ingress in ingresses(sources) for rule in ingress["spec"]["rules"]):
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
             assert backend["name"] == service["metadata"]["name"]
@@ -312,16 +312,56 @@ def nginx_size(value: str) -> int:
     return int(number) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit.lower()]
 
 
+def ingresses(sources: list[dict]) -> list[dict]:
+    """The Ingresses: the general one and the one for uploads, with a lower rate."""
+    found = {o["metadata"]["name"]: o for o in sources if o["kind"] == "Ingress"}
+    assert sorted(found) == ["digitnet", "digitnet-uploads"]
+    return [found["digitnet"], found["digitnet-uploads"]]
+
+
 def test_ingress_limits_match_the_app(sources):
     container = pod_specs(sources)["Deployment"]["containers"][0]
     limit = int(env_value(container, "MAX_CONTENT_LENGTH"))
-    annotations = by_kind(sources, "Ingress")["metadata"]["annotations"]
-    body_limits = [annotations["nginx.org/client-max-body-size"],
-                   annotations["nginx.ingress.kubernetes.io/proxy-body-size"]]
-    assert [nginx_size(v) for v in body_limits] == [limit, limit]
     worker_timeout = gunicorn_setting("timeout")
-    assert int(annotations["nginx.org/proxy-read-timeout"].rstrip("s")) > worker_timeout
-    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > worker_timeout
+    for ingress in ingresses(sources):
+        annotations = ingress["metadata"]["annotations"]
+        body_limits = [annotations["nginx.org/client-max-body-size"],
+                       annotations["nginx.ingress.kubernetes.io/proxy-body-size"]]
+        assert [nginx_size(v) for v in body_limits] == [limit, limit]
+        assert int(annotations["nginx.org/proxy-read-timeout"].rstrip("s")) > worker_timeout
+        assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > worker_timeout
+
+
+def test_ingress_serves_https_only(sources):
+    for ingress in ingresses(sources):
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        tls = ingress["spec"]["tls"]
+        assert hosts <= {host for entry in tls for host in entry["hosts"]}
+        assert all(entry["secretName"] for entry in tls)
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+        assert annotations["ingress.kubernetes.io/ssl-redirect"] == "true"
+
+
+def compose_default(name: str) -> int:
+    """The default of `${NAME:-default}` in docker-compose.yml."""
+    return int(re.search(rf"\${{{name}:-(\d+)}}", (ROOT / "docker-compose.yml").read_text()).group(1))
+
+
+def test_ingress_rate_limits_match_the_proxy_and_uploads_get_less(sources):
+    general, uploads = (ingress["metadata"]["annotations"] for ingress in ingresses(sources))
+    rate, burst = compose_default("PROXY_RATE"), compose_default("PROXY_BURST")
+    assert general["nginx.ingress.kubernetes.io/limit-rps"] == str(rate)
+    assert int(general["nginx.ingress.kubernetes.io/limit-burst-multiplier"]) * rate == burst
+    connections = compose_default("PROXY_CONNECTIONS")
+    assert general["nginx.ingress.kubernetes.io/limit-connections"] == str(connections)
+    assert general["nginx.org/limit-req-rate"] == f"{rate}r/s"
+    assert general["nginx.org/limit-req-burst"] == str(burst)
+    for key in ("nginx.ingress.kubernetes.io/limit-rps", "nginx.ingress.kubernetes.io/limit-connections",
+                "nginx.org/limit-req-burst"):
+        assert int(uploads[key]) < int(general[key])
+    assert [route["path"] for rule in ingresses(sources)[1]["spec"]["rules"]
+            for route in rule["http"]["paths"]] == ["/predict"]
 
 
 def ingress_routes(ingress: dict, path: str) -> bool:
@@ -340,7 +380,7 @@ def test_ingress_routes_every_route_of_the_app_but_metrics(sources, tmp_path):
     # Flask's own /static/<file> is not one: the page's files are under /ui.
     paths = {re.sub(r"<[^>]+>", "x", rule.rule) for rule in app.url_map.iter_rules()
              if rule.endpoint != "static"}
-    ingress = by_kind(sources, "Ingress")
-    assert not ingress_routes(ingress, "/metrics")
-    missing = sorted(p for p in paths - {"/metrics"} if not ingress_routes(ingress, p))
+    routed = [path for path in paths if any(ingress_routes(i, path) for i in ingresses(sources))]
+    assert "/metrics" not in routed
+    missing = sorted(paths - {"/metrics"} - set(routed))
     assert not missing, f"routes of the app the Ingress does not route: {missing}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from service.app import REQUEST_ID, create_app
 from service.config import Settings
 from tests.reliability.test_containers import dockerfile_stages
@@ -77,6 +79,11 @@ def test_every_error_the_proxy_answers_has_a_json_message():
     assert {"413", "429", "502", "503", "504"} <= with_message
 
 
+def test_metrics_are_not_served_from_outside():
+    locations = dict(re.findall(r"location = (\S+) \{([^}]*)\}", NGINX_CONF))
+    assert locations["/metrics"].split() == ["return", "404;"]
+
+
 def test_predictions_alone_are_retried_after_being_sent(tmp_path):
     """nginx never resends a POST it has sent, unless `non_idempotent`: only where the request is
     a pure function of its body (a prediction), on every route of the app that predicts, whatever
@@ -91,3 +98,18 @@ def test_predictions_alone_are_retried_after_being_sent(tmp_path):
     for rule in create_app(Settings(model_dir=tmp_path)).url_map.iter_rules():
         assert is_resent(re.sub(r"<[^>]+>", "digits", rule.rule)) == (rule.endpoint in PREDICTING), rule.rule
     assert directive("proxy_next_upstream_tries") == ["2"]
+
+
+def test_the_token_secret_reaches_the_service_as_a_file(compose):
+    """deploy/compose/secrets.yml, which `make up` adds when secrets/api-token exists: the service
+    reads the token from the secret's file, never from the environment."""
+    overlay = yaml.safe_load((ROOT / "deploy" / "compose" / "secrets.yml").read_text())
+    service = overlay["services"]["service"]
+    assert set(overlay["services"]) <= set(compose["services"])
+    assert service["secrets"] == ["api_token"]
+    assert service["environment"] == {"API_TOKEN": "", "API_TOKEN_FILE": "/run/secrets/api_token"}
+    # Compose resolves every file's paths from the project directory, the first file's.
+    secret = (ROOT / overlay["secrets"]["api_token"]["file"]).resolve()
+    assert secret == ROOT / "secrets" / "api-token"
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "-f deploy/compose/secrets.yml" in (ROOT / "Makefile").read_text()

@@ -18,6 +18,8 @@ import numpy as np
 from shared.bundle import MANIFEST_KEY, array_sha256
 
 PICKLE_MARKER_ENV = "DIGITNET_PICKLE_MARKER"
+INFLATED_BYTES = 256 * 1024 * 1024
+ZEROS = bytes(1024 * 1024)
 
 
 class RunsCodeWhenUnpickled:
@@ -125,6 +127,21 @@ def wrong_version_in_manifest(good: bytes, version: int) -> bytes:
     return _edited(good, version + 1000, lambda a, m: None)
 
 
+def deflated(good: bytes, version: int) -> bytes:
+    """A small file whose weights_0 inflates to INFLATED_BYTES: read whole, a zip bomb."""
+    arrays, manifest = read_npz(_edited(good, version, lambda a, m: None))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, array in {**arrays, MANIFEST_KEY: np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+                           }.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array)
+                if key == "weights_0":
+                    for _ in range(INFLATED_BYTES // len(ZEROS)):
+                        member.write(ZEROS)
+    return buffer.getvalue()
+
+
 def not_a_zip(good: bytes, version: int) -> bytes:
     return b"\x93NUMPY" + os.urandom(2000)
 
@@ -134,7 +151,8 @@ BROKEN_BUNDLES: dict[str, tuple[Callable[[bytes, int], bytes], str]] = {
     "truncated file": (truncated, "not a readable .npz"),
     "flipped byte": (flipped_byte, "weights_0"),
     "wrong format version": (wrong_format_version, "format version 99 is not supported"),
-    "pickled object inside": (pickled_object, "allow_pickle=False"),
+    # Refused by its name, before its header is read: nothing of it is unpickled.
+    "pickled object inside": (pickled_object, "do not match the architecture"),
     "pickled manifest": (pickled_manifest, "allow_pickle=False"),
     "missing array": (missing_array, "do not match the architecture"),
     "extra array": (extra_array, "do not match the architecture"),
@@ -143,6 +161,22 @@ BROKEN_BUNDLES: dict[str, tuple[Callable[[bytes, int], bytes], str]] = {
     "arrays cut short": (arrays_lie_about_shapes, "shape"),
     "manifest names another version": (wrong_version_in_manifest, "manifest says"),
     "not a zip at all": (not_a_zip, "not a readable .npz"),
+    "deflated to inflate to 256 MiB": (deflated, "is compressed"),
+}
+
+
+def symlink_to_dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+# Files no copy tool makes, made in place: name -> (maker, a fragment of the reason).
+SPECIAL_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "symbolic link to /dev/zero": (symlink_to_dev_zero, "is a symbolic link"),
+    "FIFO": (fifo, "not a regular file"),
 }
 
 

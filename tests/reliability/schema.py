@@ -2,10 +2,11 @@
 
 For each operation, hypothesis mixes cases from three sources: the document's own examples, values
 its schemas allow (schemathesis' positive mode) and values they forbid (negative mode: wrong types,
-out-of-range numbers, missing fields, other path segments...). Every answer must pass four checks:
-not a server error, a status the operation documents, a content type documented for that status,
-and a body that matches the documented schema. So the document is tested as much as the server:
-an answer it does not describe is a failure.
+out-of-range numbers, missing fields, other path segments...). Every answer must pass the checks:
+not a server error, a status the operation documents, a content type and headers documented for
+that status, a body that matches the documented schema, valid data accepted and invalid data
+refused (schemathesis.toml says which refusals OpenAPI cannot express). So the document is
+tested as much as the server: an answer it does not describe is a failure.
 
 Used with a few hundred cases per operation by tests/reliability/test_schema.py and with 1,000 by
 `make reliability` (benchmarks/reliability.py). Each operation also has a time budget: past it, no
@@ -17,6 +18,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 import schemathesis
@@ -24,15 +26,27 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
+# Every check of `schemathesis run --checks all` that judges one answer (the stateful ones need
+# the CLI's stateful phase); the two data checks are configured in schemathesis.toml.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_headers_conformance, response_schema_conformance, negative_data_rejection,
+          positive_data_acceptance, missing_required_header, unsupported_method,
+          allow_header_conformance]
+CONFIG = Path(__file__).resolve().parents[2] / "schemathesis.toml"
 REQUEST_TIMEOUT_SECONDS = 60
 
 
@@ -65,7 +79,7 @@ def load_schema(url: str) -> schemathesis.BaseSchema:
     schemathesis leaves out the operation that serves the document itself."""
     document = requests.get(f"{url}/openapi.json", timeout=30)
     document.raise_for_status()
-    return schemathesis.openapi.from_dict(document.json())
+    return schemathesis.openapi.from_dict(document.json(), config=SchemathesisConfig.from_path(CONFIG))
 
 
 def operations(schema: schemathesis.BaseSchema) -> list[schemathesis.APIOperation]:

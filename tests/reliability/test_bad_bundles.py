@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
+from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, SPECIAL_FILES, place
 from tests.reliability.checks import not_serving_only
 from tests.reliability.export import STAGES, export_killed
+from tests.reliability.hostile import MEASURING_ENV, MEMORY_LIMIT_MIB
 from tests.server import Server
 
 WAIT_SECONDS = 30
@@ -38,7 +39,8 @@ def pickle_marker(tmp_path_factory) -> Path:
 def version_one_server(model_dir: Path, tmp_path_factory, pickle_marker):
     directory = tmp_path_factory.mktemp("bad-bundles")
     shutil.copytree(model_dir, directory, dirs_exist_ok=True)
-    server = Server(directory, directory / "server.log", **{PICKLE_MARKER_ENV: str(pickle_marker)})
+    server = Server(directory, directory / "server.log", **{PICKLE_MARKER_ENV: str(pickle_marker)},
+                    **MEASURING_ENV)
     yield server, directory
     server.stop()
 
@@ -53,11 +55,41 @@ def test_broken_bundle_is_refused_and_version_1_keeps_serving(version_one_server
     maker, says = BROKEN_BUNDLES[kind]
     good = (directory / "mnist" / "1.npz").read_bytes()
     version = next(next_version)
-    path = place(directory, version, maker(good, version))
+    data = maker(good, version)
+    held = server.reset_peaks()
+    path = place(directory, version, data)
     assert says in rejection_reason(server, path)
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(SETTLE_SECONDS)  # both workers have refused it
+    assert server.peak_growth_mib(held) <= MEMORY_LIMIT_MIB
     assert not_serving_only(server.url, "1", *known_digits) is None
     assert not pickle_marker.exists(), "a pickle in a bundle was unpickled"
+
+
+@pytest.mark.parametrize("kind", SPECIAL_FILES)
+def test_special_file_is_refused_without_reading_it(version_one_server, known_digits, kind):
+    """A link to /dev/zero is not followed (it was a MemoryError), a FIFO not waited on (it
+    blocked the watcher for ever): both refused, and the watcher goes on to the next file."""
+    server, directory = version_one_server
+    maker, says = SPECIAL_FILES[kind]
+    path = directory / "mnist" / f"{next(next_version)}.npz"
+    held = server.reset_peaks()
+    maker(path)
+    assert says in rejection_reason(server, path)
+    following = place(directory, next(next_version), b"not a zip")
+    assert "not a readable .npz" in rejection_reason(server, following)
+    assert server.peak_growth_mib(held) <= MEMORY_LIMIT_MIB
+    assert not_serving_only(server.url, "1", *known_digits) is None
+
+
+def test_server_starts_beside_special_files(model_dir: Path, tmp_path: Path, known_digits):
+    """At start-up too (the master loads before forking): refused, logged, version 1 served."""
+    shutil.copytree(model_dir, tmp_path, dirs_exist_ok=True)
+    for version, (maker, _) in enumerate(SPECIAL_FILES.values(), start=2):
+        maker(tmp_path / "mnist" / f"{version}.npz")
+    with Server(tmp_path, tmp_path / "server.log") as server:
+        for version, (_, says) in enumerate(SPECIAL_FILES.values(), start=2):
+            assert says in rejection_reason(server, tmp_path / "mnist" / f"{version}.npz")
+        assert not_serving_only(server.url, "1", *known_digits) is None
 
 
 @pytest.mark.parametrize("stage", STAGES)

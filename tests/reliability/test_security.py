@@ -164,6 +164,14 @@ def test_token_works_through_gunicorn(model_dir, tmp_path):
         assert ok.status_code == 200
         assert requests.get(f"{server.url}/v2/health/ready", timeout=10).status_code == 200
         assert TOKEN not in server.log()
+        assert "no API token set" not in server.log()
+
+
+def test_start_without_a_token_is_warned_about(server):
+    """The session server runs with no token: its log says so at start, once (the app loads
+    in the master, before the workers fork)."""
+    line = server.wait_for_log("no API token set", timeout=10)
+    assert '"WARNING"' in line and server.log().count("no API token set") == 1
 
 
 # --- headers ---------------------------------------------------------------------------------

@@ -135,3 +135,15 @@ def test_keep_alive_connection_survives_an_early_refusal_of_a_large_body(server,
         assert answer.status == 200 and json.loads(answer.read())["predictions"]
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("value,status", [("null", 400), ("maybe", 400), ("", 400), ("0", 200),
+                                          ("no", 200), ("TRUE", 200)])
+def test_return_input_is_a_boolean(url, value, status):
+    """The document says boolean: anything else is refused, not read as false."""
+    response = requests.post(f"{url}/predict?return_input={value}", json={"instances": [ZEROS]})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "return_input must be true or false" in response.json()["error"]
+    else:
+        assert ("input" in response.json()["predictions"][0]) == (value == "TRUE")

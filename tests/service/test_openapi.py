@@ -162,10 +162,12 @@ def test_the_documented_input_forms_are_the_served_models_contracts(url, documen
 
 
 def test_the_document_states_this_servers_limits(monkeypatch, model_dir):
-    settings = Settings(model_dir=model_dir, max_batch=7, max_content_length=123_456, max_image_pixels=999)
+    settings = Settings(model_dir=model_dir, max_batch=7, max_content_length=123_456, max_image_pixels=999,
+                        max_request_pixels=1999, deadline_seconds=2.5)
     document = make_app(monkeypatch, model_dir, settings).test_client().get("/openapi.json").get_json()
     assert document["info"]["x-limits"] == {"max_batch": 7, "max_content_length": 123_456,
-                                            "max_image_pixels": 999}
+                                            "max_image_pixels": 999, "max_request_pixels": 1999,
+                                            "request_deadline_seconds": 2.5}
     schemas = document["components"]["schemas"]
     assert schemas["Instances"]["maxItems"] == schemas["ImageFiles"]["maxItems"] == 7
 
