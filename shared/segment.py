@@ -43,13 +43,15 @@ from shared.recipes import Recipe
 
 MAX_DIGITS = 16       # digits (groups of ink) read in one image at most; more is refused
 MAX_CUTS = 48         # candidate cuts in one image at most; more is refused
-MAX_SPAN = 4          # slices between cuts that one candidate digit may span
+MAX_SPAN = 6          # slices between cuts that one candidate digit may span
 SPECK = 0.02          # pieces with less than this share of the ink are noise, not strokes
 MERGE_OVERLAP = 0.5   # pieces sharing this share of the narrower one's columns are one digit
 SPLIT_FROM = 0.6      # groups at least this wide (times the line's height) may hold several
 MIN_SLICE = 0.12      # a cut leaves at least this much (times the height) on either side
-MAX_DIGIT = 1.3       # a candidate digit is at most this wide (times the height)
+MAX_DIGIT = 1.1       # a candidate digit is at most this wide (times the height)
 MIN_HEIGHT = 0.65     # and at least this tall: digits fill most of the line's height
+CONNECTED = 0.9      # a cut part holds this share of its ink in one piece: cuts part digits,
+                      # they do not leave a digit's tips on their own
 NARROW = 0.3          # a candidate narrower than this (times the height) can only be a 1
 CUT_DEPTH = 4.0       # a cut crosses at most this many stroke widths of ink
 SPLIT_PRIOR = 1.0     # prior odds of each cut made in a group (see step 4)
@@ -197,10 +199,20 @@ def candidates(groups: list[list[Component]], cuts: list[list[int]], height: flo
                 if bounds[last] - bounds[first] > MAX_DIGIT * height:
                     break
                 inside = (columns >= bounds[first]) & (columns < bounds[last])
-                if (first, last) != (0, slices) and inside.any() and \
-                        np.ptp(rows[inside]) + 1 >= MIN_HEIGHT * height:
-                    found.append(Candidate(g, first, last, rows[inside], columns[inside]))
+                part = Candidate(g, first, last, rows[inside], columns[inside])
+                if (first, last) != (0, slices) and _digit_shaped(part, height):
+                    found.append(part)
     return found
+
+
+def _digit_shaped(part: Candidate, height: float) -> bool:
+    """Whether a cut part could be a digit: at least MIN_HEIGHT tall, mostly in one piece."""
+    if len(part.rows) == 0 or np.ptp(part.rows) + 1 < MIN_HEIGHT * height:
+        return False
+    x, y, width, tall = part.box
+    mask = np.zeros((tall, width), dtype=bool)
+    mask[part.rows - y, part.columns - x] = True
+    return max(p.area for p in components(mask)) >= CONNECTED * len(part.rows)
 
 
 def as_upload(level: np.ndarray, candidate: Candidate) -> Image.Image:
@@ -237,7 +249,7 @@ def read_candidates(level: np.ndarray, found: list[Candidate], model: Model,
 
 def best_path(scores: dict[tuple[int, int], float], slices: int) -> list[tuple[int, int]]:
     """The runs [first, last) that cover slices 0..slices with the highest total score: a
-    dynamic programme over the cuts (every group's whole is a run, so a path always exists)."""
+    dynamic programme over the cuts. The whole, when no run of finite score covers it."""
     best = np.full(slices + 1, -np.inf)
     best[0] = 0.0
     back = np.zeros(slices + 1, dtype=int)
@@ -245,6 +257,8 @@ def best_path(scores: dict[tuple[int, int], float], slices: int) -> list[tuple[i
         if best[first] + score > best[last]:
             best[last], back[last] = best[first] + score, first
     path, last = [], slices
+    if not np.isfinite(best[slices]):
+        return [(0, slices)]  # no way to cut it into digit-shaped parts: read it whole
     while last > 0:
         path.append((int(back[last]), last))
         last = back[last]
@@ -282,9 +296,10 @@ def _scores(found: list[Candidate], proba: np.ndarray, model: Model, height: flo
     best = np.nan_to_num(proba, nan=0.0).max(axis=1)
     labels = np.asarray(model.classes)[np.nan_to_num(proba, nan=0.0).argmax(axis=1)]
     narrow = np.array([c.box[2] < NARROW * height and not c.whole for c in found])
+    wide = np.array([c.box[2] > MAX_DIGIT * height for c in found])
     with np.errstate(divide="ignore"):
         scores = np.log(best) + np.log(SPLIT_PRIOR)
-    scores[narrow & (labels != 1)] = -np.inf
+    scores[(narrow & (labels != 1)) | wide] = -np.inf
     return scores
 
 
