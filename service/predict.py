@@ -36,7 +36,9 @@ from service.inference import (
 )
 from service.jsonio import parse_json
 from shared.bundle import Bundle
-from shared.preprocess import ImageError, ImageTooLarge
+from shared.preprocess import ImageError, ImageTooLarge, decode_image
+from shared.segment import MAX_DIGITS, TooManyDigits, count_digits
+from shared.sure import predict_is_sure
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 DEFAULT_TOP_K = 3
@@ -54,6 +56,7 @@ def predict(name: str | None = None):
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
     mimetype = request.mimetype
+    found = None  # digits found in each uploaded image
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         raw = numeric_array(body["instances"], "instances")
@@ -61,10 +64,10 @@ def predict(name: str | None = None):
         if "top_k" in body:  # the body's wins over the query's
             top_k = _top_k(body["top_k"], n_classes)
     elif mimetype == "multipart/form-data":
-        raw = _images(bundle, _uploaded_files)
+        raw, found = _images(bundle, _uploaded_files)
         batch = raw.astype(np.float32)
     elif mimetype in IMAGE_TYPES:
-        raw = _images(bundle, lambda: [("image", request.get_data())])
+        raw, found = _images(bundle, lambda: [("image", request.get_data())])
         batch = raw.astype(np.float32)
     else:
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send application/json, "
@@ -83,7 +86,13 @@ def predict(name: str | None = None):
             "confidence": row[order[0]],
             "probabilities": row,
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
+            "sure": predict_is_sure(float(row[order[0]]), found[i] if found else 1,
+                                    bundle.confidence_threshold),
         }
+        if found and found[i] > 1:
+            prediction["digits_found"] = found[i]
+            prediction["note"] = (f"{_several(found[i])} digits found: one label cannot answer for "
+                                  "them, POST /read reads them all")
         if return_input:
             prediction["input"] = raw[i].reshape(spec.image_shape or -1).tolist()
         predictions.append(prediction)
@@ -113,23 +122,39 @@ def _named_once(in_path: str | None, in_query: str | None) -> str | None:
     return in_path if in_path is not None else in_query
 
 
-def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> np.ndarray:
-    """Each image read by `read()` through the model's recipe, as one (n, size) batch; errors
-    name the image. A model without a recipe takes no images: 415 before the body is read."""
+def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list[int]]:
+    """Each image read by `read()` through the model's recipe, as one (n, size) batch, and how
+    many digits each holds; errors name the image. A model without a recipe takes no images: 415
+    before the body is read."""
     recipe = bundle.input.recipe
     if recipe is None:
         raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
                             "recipe): send its input as JSON numbers")
     max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
-    inputs = []
+    inputs, found = [], []
     for name, data in read():
         try:
-            inputs.append(recipe.from_bytes(data, max_pixels))
+            image = decode_image(data, max_pixels)
+            inputs.append(recipe.from_image(image))
+            found.append(_digits_found(bundle, image))
         except ImageTooLarge as e:
             raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
         except ImageError as e:
             raise ApiError(400, f"{name}: {e}") from None
-    return np.stack(inputs).reshape(len(inputs), bundle.input.size)
+    return np.stack(inputs).reshape(len(inputs), bundle.input.size), found
+
+
+def _digits_found(bundle: Bundle, image) -> int:
+    """How many digits /read would find in an image /predict reads as one (its recipe read it,
+    so it has ink); MAX_DIGITS + 1 for more than MAX_DIGITS."""
+    try:
+        return count_digits(image, bundle.model, bundle.input.recipe)
+    except TooManyDigits:
+        return MAX_DIGITS + 1
+
+
+def _several(count: int) -> str:
+    return f"more than {MAX_DIGITS}" if count > MAX_DIGITS else str(count)
 
 
 def _top_k(value: object, n_classes: int) -> int:

@@ -73,6 +73,7 @@ class Digit:
 @dataclass(frozen=True)
 class Reading:
     digits: list[Digit]
+    segmentation: float = 1.0  # the chosen cuts' share of the probability of all the cuts tried
 
     @property
     def text(self) -> str:
@@ -80,8 +81,9 @@ class Reading:
 
     @property
     def confidence(self) -> float:
-        """The probability that the whole string is right: the product of the digits'."""
-        return float(np.prod([d.confidence for d in self.digits]))
+        """The probability that the whole string is right: that every digit is (the product of
+        their calibrated probabilities) and that the cuts between them are."""
+        return float(np.prod([d.confidence for d in self.digits]) * self.segmentation)
 
 
 @dataclass
@@ -247,28 +249,46 @@ def read_candidates(level: np.ndarray, found: list[Candidate], model: Model,
     return proba
 
 
-def best_path(scores: dict[tuple[int, int], float], slices: int) -> list[tuple[int, int]]:
-    """The runs [first, last) that cover slices 0..slices with the highest total score: a
-    dynamic programme over the cuts. The whole, when no run of finite score covers it."""
+def best_path(scores: dict[tuple[int, int], float], slices: int) -> tuple[list[tuple[int, int]], float]:
+    """The runs [first, last) that cover slices 0..slices with the highest total score (a
+    dynamic programme over the cuts; the whole, when no run of finite score covers them), and
+    that path's share of all the paths' exp(score): how clearly the chosen cuts beat the others."""
     best = np.full(slices + 1, -np.inf)
-    best[0] = 0.0
+    total = np.full(slices + 1, -np.inf)  # log of the sum over all paths
+    best[0] = total[0] = 0.0
     back = np.zeros(slices + 1, dtype=int)
     for (first, last), score in sorted(scores.items(), key=lambda item: item[0][1]):
+        total[last] = np.logaddexp(total[last], total[first] + score)
         if best[first] + score > best[last]:
             best[last], back[last] = best[first] + score, first
-    path, last = [], slices
     if not np.isfinite(best[slices]):
-        return [(0, slices)]  # no way to cut it into digit-shaped parts: read it whole
+        return [(0, slices)], 1.0  # no way to cut it into digit-shaped parts: read it whole
+    path, last = [], slices
     while last > 0:
         path.append((int(back[last]), last))
         last = back[last]
-    return path[::-1]
+    return path[::-1], float(np.exp(best[slices] - total[slices]))
 
 
 def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
     """Every digit of a decoded image, left to right. Raises an ImageError subclass: NoInk for a
     blank image, TooManyDigits beyond MAX_DIGITS or MAX_CUTS."""
+    return read_ink(find_ink(image), model, recipe)
+
+
+def count_digits(image: Image.Image, model: Model, recipe: Recipe) -> int:
+    """How many digits `read_number` finds in a decoded image. One piece of ink that no cut may
+    part is one digit without reading it (a single upload's usual case costs no network pass).
+    Raises as `read_number`."""
     ink = find_ink(image)
+    groups = group_fragments(ink.pieces)
+    if len(groups) == 1 and not candidate_cuts(groups[0], ink.height, ink.stroke):
+        return 1
+    return len(read_ink(ink, model, recipe).digits)
+
+
+def read_ink(ink: Ink, model: Model, recipe: Recipe) -> Reading:
+    """`read_number` of an image's ink."""
     groups = group_fragments(ink.pieces)
     if len(groups) > MAX_DIGITS:
         raise TooManyDigits(f"{len(groups)} separate marks found, over the limit of {MAX_DIGITS} "
@@ -280,14 +300,16 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
     found = candidates(groups, cuts, ink.height)
     proba = read_candidates(ink.level, found, model, recipe)
     scores = _scores(found, proba, model, ink.height)
-    digits = []
+    digits, segmentation = [], 1.0
     for g, group_cuts in enumerate(cuts):
         chosen = {(c.first, c.last): (i, c) for i, c in enumerate(found) if c.group == g}
-        path = best_path({key: scores[i] for key, (i, _) in chosen.items()}, len(group_cuts) + 1)
+        path, share = best_path({key: scores[i] for key, (i, _) in chosen.items()},
+                                len(group_cuts) + 1)
         digits += [_digit(ink, *chosen[key], proba, model) for key in path]
+        segmentation *= share
     if len(digits) > MAX_DIGITS:
         raise TooManyDigits(f"{len(digits)} digits found, over the limit of {MAX_DIGITS} per image")
-    return Reading(digits)
+    return Reading(digits, segmentation)
 
 
 def _scores(found: list[Candidate], proba: np.ndarray, model: Model, height: float) -> np.ndarray:
