@@ -54,6 +54,7 @@ CONNECTED = 0.9      # a cut part holds this share of its ink in one piece: cuts
                       # they do not leave a digit's tips on their own
 NARROW = 0.3          # a candidate narrower than this (times the height) can only be a 1
 CUT_DEPTH = 4.0       # a cut crosses at most this many stroke widths of ink
+CROSSINGS = 2         # and at most this many strokes: one of each digit it parts
 SPLIT_PRIOR = 1.0     # prior odds of each cut made in a group (see step 4)
 MARGIN = 0.25         # blank border around a piece handed to the recipe, times its longer side
 
@@ -161,6 +162,7 @@ def candidate_cuts(group: list[Component], height: float, stroke: float) -> list
     gap = MIN_SLICE * height
     minima = minima[(minima >= gap) & (minima <= len(smooth) - gap)
                     & (smooth[minima] <= CUT_DEPTH * stroke)]
+    minima = minima[_crossings(group, left + minima) <= CROSSINGS]
     kept: list[int] = []
     for column in minima[np.argsort(smooth[minima], kind="stable")]:
         if all(abs(column - k) >= gap for k in kept):
@@ -184,6 +186,18 @@ class Candidate:
         """(x, y, width, height) of its ink, in working pixels."""
         top, left = int(self.rows.min()), int(self.columns.min())
         return left, top, int(self.columns.max()) + 1 - left, int(self.rows.max()) + 1 - top
+
+
+def _crossings(group: list[Component], columns: np.ndarray) -> np.ndarray:
+    """How many separate strokes (runs of ink down the column) each of `columns` crosses."""
+    top = min(p.top for p in group)
+    height = max(p.bottom for p in group) - top
+    ink = np.zeros((height + 2, len(columns)), dtype=bool)
+    for piece in group:
+        hit = piece.columns[:, None] == columns[None, :]
+        rows, which = np.nonzero(hit)
+        ink[piece.rows[rows] - top + 1, which] = True
+    return (np.diff(ink.astype(np.int8), axis=0) == 1).sum(axis=0)
 
 
 def candidates(groups: list[list[Component]], cuts: list[list[int]], height: float) -> list[Candidate]:

@@ -252,13 +252,16 @@
     const best = prediction.confidence ?? Math.max(...probabilities);
     // Below the model's threshold (answers above it were 99.5% right on held-out data) the
     // answer is a guess: say so, and invite a clearer drawing.
+    // An image of several digits is never sure: the service says so and how many it found.
     const threshold = data.confidence_threshold;
-    const unsure = threshold != null && best < threshold;
+    const unsure = prediction.sure === false || (threshold != null && best < threshold);
 
     digitEl.textContent = String(label);
-    confidenceEl.textContent = unsure
-      ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
-      : `${percent(best)} sure`;
+    confidenceEl.textContent = prediction.digits_found
+      ? `Not sure: ${prediction.digits_found} digits found. Read them as a number below.`
+      : unsure
+        ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
+        : `${percent(best)} sure`;
     result.dataset.unsure = String(unsure);
     barRows.forEach((row, i) => {
       const p = probabilities[i] ?? 0;
