@@ -11,11 +11,13 @@ PORT      ?= 8000
 # A folder of labelled images of real handwriting (labels.csv, or subfolders 0/ ... 9/) for
 # `make evaluate` and `make bench-quality`: by default the pendigits set beside the checkout.
 EVAL_DIR  ?= ../shared/data/pendigits
+# Images of whole numbers (labels.csv: file,label[,touching]) for `make evaluate-numbers`.
+NUMBERS_DIR ?= ../shared/data/numbers
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-best evaluate serve test test-fast bench bench-train bench-serve \
+.PHONY: help install train train-best evaluate evaluate-numbers serve test test-fast bench bench-train bench-serve \
         bench-quality reliability \
         up down logs compose-test lint audit clean
 
@@ -40,6 +42,9 @@ train-best: install ## the best preset: >= 99.2 % on MNIST in under 15 minutes o
 
 evaluate: install ## $(MODEL_NAME)'s newest version (or MODEL_VERSION=N) on the labelled images in EVAL_DIR
 	$(PY) -m trainer.evaluate $(EVAL_DIR) --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
+evaluate-numbers: install ## $(MODEL_NAME) reading whole numbers in NUMBERS_DIR as POST /read does: exact strings, by length, touching
+	$(PY) -m trainer.evaluate_numbers $(NUMBERS_DIR) --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
 
 serve: install ## serve every model in $(MODEL_DIR) on $(HOST):$(PORT), training $(MODEL_NAME) first if it has none
 	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer --model-name $(MODEL_NAME) $(TRAIN_ARGS)
