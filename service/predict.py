@@ -37,7 +37,7 @@ from service.inference import (
 from service.jsonio import parse_json
 from shared.bundle import Bundle
 from shared.preprocess import ImageError, ImageTooLarge, decode_image
-from shared.segment import MAX_DIGITS, TooManyDigits, count_digits
+from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
 from shared.sure import predict_is_sure
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
@@ -56,7 +56,7 @@ def predict(name: str | None = None):
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
     mimetype = request.mimetype
-    found = None  # digits found in each uploaded image
+    found = None  # what /read finds in each uploaded image (see _as_number)
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         raw = numeric_array(body["instances"], "instances")
@@ -86,12 +86,14 @@ def predict(name: str | None = None):
             "confidence": row[order[0]],
             "probabilities": row,
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
-            "sure": predict_is_sure(float(row[order[0]]), found[i] if found else 1,
-                                    bundle.confidence_threshold),
         }
-        if found and found[i] > 1:
-            prediction["digits_found"] = found[i]
-            prediction["note"] = (f"{_several(found[i])} digits found: one label cannot answer for "
+        number = found[i] if found else None
+        prediction["sure"] = number != TOO_MANY and predict_is_sure(
+            float(row[order[0]]), number, bundle.confidence_threshold)
+        count = _count(number)
+        if count > 1:
+            prediction["digits_found"] = count
+            prediction["note"] = (f"{_several(count)} digits found: one label cannot answer for "
                                   "them, POST /read reads them all")
         if return_input:
             prediction["input"] = raw[i].reshape(spec.image_shape or -1).tolist()
@@ -122,9 +124,9 @@ def _named_once(in_path: str | None, in_query: str | None) -> str | None:
     return in_path if in_path is not None else in_query
 
 
-def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list[int]]:
-    """Each image read by `read()` through the model's recipe, as one (n, size) batch, and how
-    many digits each holds; errors name the image. A model without a recipe takes no images: 415
+def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list]:
+    """Each image read by `read()` through the model's recipe, as one (n, size) batch, and what
+    /read finds in each (_as_number); errors name the image. A model without a recipe takes no images: 415
     before the body is read."""
     recipe = bundle.input.recipe
     if recipe is None:
@@ -136,7 +138,7 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
         try:
             image = decode_image(data, max_pixels)
             inputs.append(recipe.from_image(image))
-            found.append(_digits_found(bundle, image))
+            found.append(_as_number(bundle, image))
         except ImageTooLarge as e:
             raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
         except ImageError as e:
@@ -144,13 +146,22 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
     return np.stack(inputs).reshape(len(inputs), bundle.input.size), found
 
 
-def _digits_found(bundle: Bundle, image) -> int:
-    """How many digits /read would find in an image /predict reads as one (its recipe read it,
-    so it has ink); MAX_DIGITS + 1 for more than MAX_DIGITS."""
+TOO_MANY = "too many"  # more digits than /read reads in one image
+
+
+def _as_number(bundle: Bundle, image) -> Reading | str | None:
+    """What /read finds in an image /predict reads as one digit: None when its ink is one piece
+    no cut may part (one digit), TOO_MANY past MAX_DIGITS."""
     try:
-        return count_digits(image, bundle.model, bundle.input.recipe)
+        return read_unless_single(image, bundle.model, bundle.input.recipe)
     except TooManyDigits:
-        return MAX_DIGITS + 1
+        return TOO_MANY
+
+
+def _count(found: Reading | str | None) -> int:
+    if found is None:
+        return 1
+    return MAX_DIGITS + 1 if found == TOO_MANY else len(found.digits)
 
 
 def _several(count: int) -> str:

@@ -290,15 +290,15 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
     return read_ink(find_ink(image), model, recipe)
 
 
-def count_digits(image: Image.Image, model: Model, recipe: Recipe) -> int:
-    """How many digits `read_number` finds in a decoded image. One piece of ink that no cut may
-    part is one digit without reading it (a single upload's usual case costs no network pass).
+def read_unless_single(image: Image.Image, model: Model, recipe: Recipe) -> Reading | None:
+    """`read_number` of a decoded image, or None when its ink is one piece that no cut may part:
+    one digit for sure, found without running the network (a single upload's usual case).
     Raises as `read_number`."""
     ink = find_ink(image)
     groups = group_fragments(ink.pieces)
     if len(groups) == 1 and not candidate_cuts(groups[0], ink.height, ink.stroke):
-        return 1
-    return len(read_ink(ink, model, recipe).digits)
+        return None
+    return read_ink(ink, model, recipe)
 
 
 def read_ink(ink: Ink, model: Model, recipe: Recipe) -> Reading:

@@ -3,7 +3,9 @@
 A model's `confidence_threshold` is chosen on held-out data so that single digits read at least
 that confidently were 99.5 % right. A whole number is sure when the probability that the whole
 string is right (shared/segment.py's Reading.confidence) reaches the same threshold. A single
-digit answered for an image that holds several digits is never sure: it cannot be the answer.
+digit answered for an image that holds several digits is never sure: it cannot be the answer;
+nor is one for an image that may hold several (touching digits that could be cut apart) unless
+reading it as a number is sure to find just one.
 A model without a threshold is taken at its word.
 """
 
@@ -16,5 +18,9 @@ def reading_is_sure(reading: Reading, threshold: float | None) -> bool:
     return bool(reading.digits) and (threshold is None or reading.confidence >= threshold)
 
 
-def predict_is_sure(confidence: float, digits_found: int, threshold: float | None) -> bool:
-    return digits_found <= 1 and (threshold is None or confidence >= threshold)
+def predict_is_sure(confidence: float, reading: Reading | None, threshold: float | None) -> bool:
+    """`confidence` of a single-digit answer; `reading` what /read finds in the same image, None
+    when its ink is one piece that no cut may part (shared.segment.read_unless_single)."""
+    if reading is not None and (len(reading.digits) > 1 or not reading_is_sure(reading, threshold)):
+        return False
+    return threshold is None or confidence >= threshold

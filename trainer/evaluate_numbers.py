@@ -9,8 +9,8 @@ model's report folder as `numbers-<folder>.json`:
 - digit-count accuracy;
 - digit accuracy: 1 - (edit distance between the answer and the truth) / digits, over all digits;
 - the strings answered sure (confidence >= the model's threshold): their share and accuracy;
-- what `/predict` makes of the same images: the share it would still mark sure (never, when it
-  finds several digits).
+- what `/predict` makes of the same images: the share it would still mark sure (never when it
+  finds several digits, shared/sure.py).
 
 Images the reader refuses count as wrong and are listed.
 """
@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
 from shared.preprocess import ImageError, decode_image
-from shared.segment import read_number
+from shared.segment import read_number, read_unless_single
 from shared.sure import predict_is_sure, reading_is_sure
 from trainer.evaluate import MAX_IMAGE_PIXELS
 from trainer.report import write_json
@@ -68,13 +68,14 @@ def read_all(bundle: Bundle, folder: Path, progress: bool = True) -> tuple[list[
             image = decode_image(path.read_bytes(), MAX_IMAGE_PIXELS)
             reading = read_number(image, model, recipe)
             single = model.predict_proba(recipe.from_image(image).reshape(1, -1))[0]
+            as_predict_sees = read_unless_single(image, model, recipe)
         except ImageError as e:
             refused[row["file"]] = str(e)
             answers.append(Answer(row["file"], row["label"], touching, None))
             continue
         answers.append(Answer(row["file"], row["label"], touching, reading.text,
                               reading_is_sure(reading, threshold),
-                              predict_is_sure(float(single.max()), len(reading.digits), threshold)))
+                              predict_is_sure(float(single.max()), as_predict_sees, threshold)))
     return answers, refused
 
 
