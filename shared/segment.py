@@ -276,7 +276,8 @@ def best_path(scores: dict[tuple[int, int], float], slices: int) -> tuple[list[t
         if best[first] + score > best[last]:
             best[last], back[last] = best[first] + score, first
     if not np.isfinite(best[slices]):
-        return [(0, slices)], 1.0  # no way to cut it into digit-shaped parts: read it whole
+        # No way to cut it into digit-shaped parts: read whole, as a guess (wider than a digit).
+        return [(0, slices)], 0.0
     path, last = [], slices
     while last > 0:
         path.append((int(back[last]), last))
@@ -291,12 +292,13 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
 
 
 def read_unless_single(image: Image.Image, model: Model, recipe: Recipe) -> Reading | None:
-    """`read_number` of a decoded image, or None when its ink is one piece that no cut may part:
-    one digit for sure, found without running the network (a single upload's usual case).
+    """`read_number` of a decoded image, or None when its ink is one piece shaped like a digit
+    that no cut may part: one digit for sure, found without running the network (a single upload's usual case).
     Raises as `read_number`."""
     ink = find_ink(image)
     groups = group_fragments(ink.pieces)
-    if len(groups) == 1 and not candidate_cuts(groups[0], ink.height, ink.stroke):
+    if (len(groups) == 1 and _right(groups[0]) - _left(groups[0]) <= MAX_DIGIT * ink.height
+            and not candidate_cuts(groups[0], ink.height, ink.stroke)):
         return None
     return read_ink(ink, model, recipe)
 
