@@ -293,8 +293,8 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
 
 def read_unless_single(image: Image.Image, model: Model, recipe: Recipe) -> Reading | None:
     """`read_number` of a decoded image, or None when its ink is one piece shaped like a digit
-    that no cut may part: one digit for sure, found without running the network (a single upload's usual case).
-    Raises as `read_number`."""
+    that no cut may part: one digit for sure, found without running the network (a single
+    upload's usual case). Raises as `read_number`."""
     ink = find_ink(image)
     groups = group_fragments(ink.pieces)
     if (len(groups) == 1 and _right(groups[0]) - _left(groups[0]) <= MAX_DIGIT * ink.height

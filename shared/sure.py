@@ -4,8 +4,8 @@ A model's `confidence_threshold` is chosen on held-out data so that single digit
 that confidently were 99.5 % right. A whole number is sure when the probability that the whole
 string is right (shared/segment.py's Reading.confidence) reaches the same threshold. A single
 digit answered for an image that holds several digits is never sure: it cannot be the answer;
-nor is one for an image that may hold several (touching digits that could be cut apart) unless
-reading it as a number is sure to find just one.
+nor is one for ink wider than any digit that no cut could part (shared/segment.py reads it whole
+as a guess).
 A model without a threshold is taken at its word.
 """
 
@@ -21,6 +21,6 @@ def reading_is_sure(reading: Reading, threshold: float | None) -> bool:
 def predict_is_sure(confidence: float, reading: Reading | None, threshold: float | None) -> bool:
     """`confidence` of a single-digit answer; `reading` what /read finds in the same image, None
     when its ink is one piece that no cut may part (shared.segment.read_unless_single)."""
-    if reading is not None and (len(reading.digits) > 1 or not reading_is_sure(reading, threshold)):
+    if reading is not None and (len(reading.digits) > 1 or reading.segmentation == 0.0):
         return False
     return threshold is None or confidence >= threshold

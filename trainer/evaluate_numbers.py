@@ -27,11 +27,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
+from shared.bundle import Bundle, BundleError
 from shared.preprocess import ImageError, decode_image
 from shared.segment import read_number, read_unless_single
 from shared.sure import predict_is_sure, reading_is_sure
-from trainer.evaluate import MAX_IMAGE_PIXELS
+from trainer.evaluate import MAX_IMAGE_PIXELS, chosen_bundle, locate
 from trainer.report import write_json
 
 
@@ -62,7 +62,7 @@ def read_all(bundle: Bundle, folder: Path, progress: bool = True) -> tuple[list[
     threshold = bundle.confidence_threshold
     answers, refused = [], {}
     for row in tqdm(read_labels(folder), unit="img", disable=not progress, file=sys.stderr):
-        path = _locate(Path(folder), row["file"])
+        path = locate(Path(folder), row["file"])
         touching = row.get("touching") == "1"
         try:
             image = decode_image(path.read_bytes(), MAX_IMAGE_PIXELS)
@@ -77,13 +77,6 @@ def read_all(bundle: Bundle, folder: Path, progress: bool = True) -> tuple[list[
                               reading_is_sure(reading, threshold),
                               predict_is_sure(float(single.max()), as_predict_sees, threshold)))
     return answers, refused
-
-
-def _locate(folder: Path, name: str) -> Path:
-    for candidate in (folder / name, folder / "images" / name):
-        if candidate.is_file():
-            return candidate
-    raise ValueError(f"{folder}: labels.csv names {name!r}, not found")
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -144,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = args.folder.resolve().name
     try:
-        path = (version_path(args.model_dir, args.model_name, args.version) if args.version
-                else latest_bundle_path(args.model_dir, args.model_name))
-        if path is None:
-            raise BundleError(f"no bundle of model {args.model_name!r} in {args.model_dir}")
-        bundle = load_bundle(path)
+        bundle = chosen_bundle(args.model_dir, args.model_name, args.version)
         answers, refused = read_all(bundle, args.folder, progress=sys.stderr.isatty())
     except (BundleError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
