@@ -56,6 +56,7 @@ NARROW = 0.3          # a candidate narrower than this (times the height) can on
 CUT_DEPTH = 4.0       # a cut crosses at most this many stroke widths of ink
 CROSSINGS = 2         # and at most this many strokes: one of each digit it parts
 SPLIT_PRIOR = 1.0     # prior odds of each cut made in a group (see step 4)
+ONE_DIGIT = 0.9       # one piece no wider than this (times its height) is one digit, unread
 MARGIN = 0.25         # blank border around a piece handed to the recipe, times its longer side
 
 
@@ -292,13 +293,13 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
 
 
 def read_unless_single(image: Image.Image, model: Model, recipe: Recipe) -> Reading | None:
-    """`read_number` of a decoded image, or None when its ink is one piece shaped like a digit
-    that no cut may part: one digit for sure, found without running the network (a single
-    upload's usual case). Raises as `read_number`."""
+    """`read_number` of a decoded image, or None when its ink is one piece no wider than
+    ONE_DIGIT heights: one digit, found without running the network (a single upload's usual
+    case: a single digit is seldom wider than tall, two side by side are). Raises as
+    `read_number`."""
     ink = find_ink(image)
     groups = group_fragments(ink.pieces)
-    if (len(groups) == 1 and _right(groups[0]) - _left(groups[0]) <= MAX_DIGIT * ink.height
-            and not candidate_cuts(groups[0], ink.height, ink.stroke)):
+    if len(groups) == 1 and _right(groups[0]) - _left(groups[0]) <= ONE_DIGIT * ink.height:
         return None
     return read_ink(ink, model, recipe)
 
