@@ -13,12 +13,14 @@ PORT      ?= 8000
 EVAL_DIR  ?= ../shared/data/pendigits
 # Handwritten characters that are not digits, for `make evaluate-not-digits`.
 NOT_DIGITS_DIR ?= ../shared/data/not-digits
+# Images of whole numbers (labels.csv: file,label[,touching]) for `make evaluate-numbers`.
+NUMBERS_DIR ?= ../shared/data/numbers
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-best evaluate evaluate-not-digits serve test test-fast bench bench-train \
-        bench-serve bench-quality bench-paper reliability \
+.PHONY: help install train train-best evaluate evaluate-not-digits evaluate-numbers serve test test-fast \
+        bench bench-train bench-serve bench-quality bench-paper reliability \
         up down logs lock compose-test lint audit clean
 
 help: ## list the targets
@@ -45,6 +47,9 @@ evaluate: install ## $(MODEL_NAME)'s newest version (or MODEL_VERSION=N) on the 
 
 evaluate-not-digits: install ## how many of the images in NOT_DIGITS_DIR (no digits) $(MODEL_NAME) answers as a sure digit
 	$(PY) -m trainer.evaluate $(NOT_DIGITS_DIR) --not-digits --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
+evaluate-numbers: install ## $(MODEL_NAME) reading whole numbers in NUMBERS_DIR as POST /read does: exact strings, by length, touching
+	$(PY) -m trainer.evaluate_numbers $(NUMBERS_DIR) --model-name $(MODEL_NAME) $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
 
 serve: install ## serve every model in $(MODEL_DIR) on $(HOST):$(PORT), training $(MODEL_NAME) first if it has none
 	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer --model-name $(MODEL_NAME) $(TRAIN_ARGS)

@@ -8,6 +8,8 @@ in the same run, so the ratios compare like with like:
     trivial         GET /v2/health/live: the app's cheapest route, the baseline
     predict-json    POST /predict, one MNIST digit as JSON (target: >= 75% of trivial's req/s)
     predict-image   POST /predict, one PNG upload (a digit as a person would draw it, 200 px)
+    read-4-digits   POST /read, one PNG of a 4-digit number composed of MNIST test digits
+                    (tests/numbers.py; target: p50 <= 15 ms, measured alone on one connection)
     batch-256       POST /predict, 256 digits as JSON (images/s is what counts)
     batch-256-binary  POST /v2/models/mnist/infer, the same 256 digits as bytes in and out (the
                     binary tensor data extension; target: >= 2x batch-256's images/s)
@@ -38,6 +40,7 @@ from benchmarks import table
 from shared.bundle import latest_bundle_path, save_new_version
 from tests.helpers import drawn_digit, encode, multipart_file
 from tests.load import Load, summarize
+from tests.numbers import compose
 from tests.server import Server
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig
@@ -45,6 +48,7 @@ from trainer.network import MLP, TrainingConfig
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.75
 BINARY_TARGET = 2.0  # batch-256-binary's images/s over batch-256's
+READ_TARGET_MS = 15.0  # read-4-digits' p50, one request at a time
 CEILING_APP = "benchmarks.ceiling_app:create_app()"
 START_TIMEOUT_SECONDS = 60
 
@@ -96,6 +100,9 @@ def main() -> None:
                   f"{args.duration:g}s per scenario in {args.rounds} rounds", flush=True)
             rounds = measure(server, scenarios, client, args)
             rss = server.worker_rss_mib()
+            # /read's latency target is the service's own time: one request at a time.
+            reading = next(s for s in scenarios if s.name == "read-4-digits")
+            alone = run_python(server.url, reading, args.duration, connections=1)
         # The same service with the forward pass replaced by a constant answer: how close to the
         # trivial endpoint a JSON prediction could come with an infinitely fast model.
         ceiling_scenarios = [s for s in scenarios if s.name in ("trivial", "predict-json")]
@@ -103,6 +110,10 @@ def main() -> None:
                     **server_options(args)) as server:
             ceiling = measure(server, ceiling_scenarios, client, args)
         print_results(scenarios, rounds, rss, ceiling)
+        verdict = "met" if alone.p50_ms <= READ_TARGET_MS else "NOT met"
+        print(f"target: read-4-digits p50 <= {READ_TARGET_MS:g} ms, one request at a time: "
+              f"p50 {alone.p50_ms:.2f} ms, p99 {alone.p99_ms:.2f} ms ({alone.requests} "
+              f"requests), {verdict}")
 
 
 def measure(server: Server, scenarios: list[Scenario], client: str,
@@ -151,11 +162,13 @@ def make_scenarios(mnist) -> list[Scenario]:
     digits = mnist.x_test[:256]
     png = encode(drawn_digit(digits[0].reshape(28, 28), side=200, canvas=(320, 280), at=(70, 40)))
     multipart, multipart_type = multipart_file(png, "digitnet-bench-boundary")
+    number, _ = compose(mnist.x_test[256:260].reshape(-1, 28, 28), np.random.default_rng(0))
     return [
         Scenario("trivial", "GET", "/v2/health/live"),
         Scenario("predict-json", "POST", "/predict",
                  json.dumps({"instances": digits[:1].tolist()}).encode(), "application/json", 1),
         Scenario("predict-image", "POST", "/predict", multipart, multipart_type, 1),
+        Scenario("read-4-digits", "POST", "/read", encode(number), "image/png", 1),
         Scenario("batch-256", "POST", "/predict",
                  json.dumps({"instances": digits.tolist()}).encode(), "application/json", 256),
         binary_batch(digits),

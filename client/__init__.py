@@ -7,13 +7,13 @@
 
 Read in this order:
 
-    api.py      Client: predict(), predict_each(), models(), health(); retries; batching
+    api.py      Client: predict(), read(), their _each(), models(), health(); retries; batching
     inputs.py   paths, bytes, Pillow images and NumPy arrays turned into batched requests
     errors.py   the exception types, one per kind of failure
-    cli.py      the `digitnet` command: predict, models, health
+    cli.py      the `digitnet` command: predict, read, models, health
 """
 
-from client.api import Client, Health, Limits, Outcome, Prediction
+from client.api import Client, Digit, Health, Limits, Outcome, Prediction, Reading
 from client.errors import (
     ApiError,
     BadRequest,
@@ -28,6 +28,6 @@ from client.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["Client", "Health", "Limits", "Outcome", "Prediction", "ApiError", "BadRequest",
-           "ConnectionFailed", "DigitnetError", "InputError", "NotFound", "PayloadTooLarge",
+__all__ = ["Client", "Digit", "Health", "Limits", "Outcome", "Prediction", "Reading", "ApiError",
+           "BadRequest", "ConnectionFailed", "DigitnetError", "InputError", "NotFound", "PayloadTooLarge",
            "ServerError", "ServiceUnavailable", "Unauthorized", "UnsupportedMediaType"]

@@ -5,6 +5,7 @@
     with Client("http://127.0.0.1:8000") as digitnet:      # token=... when the service has one
         digitnet.health()                                   # Health(live=True, ready=True, error=None)
         [p.label for p in digitnet.predict(["seven.png", "two.jpg"])]
+        [r.text for r in digitnet.read(["year.png", "phone.jpg"])]   # whole numbers: "2026", ...
         digitnet.predict(x_test)                            # pixels 0-255, (n, 28, 28) or (n, 784)
         digitnet.predict(scans, model="digits", version="stable")   # a model, a version or label
         digitnet.models(), digitnet.model("digits")
@@ -48,14 +49,39 @@ class Prediction:
     confidence_threshold: float | None   # the model's: answers below it are guesses (None: no threshold)
     is_digit: bool = True                # whether the model takes the input for a digit at all
     digit_score: float | None = None     # the score that decides it (None from an older server)
+    marked_sure: bool | None = None      # the service's own verdict, when it gives one
+    digits_found: int | None = None      # an image holding several digits: how many (see read())
 
     @property
     def sure(self) -> bool:
-        """Whether the input is taken for a digit and the answer reaches the model's confidence
-        threshold (answers at least that confident were 99.5 % right on held-out data); a model
-        without a threshold is taken at its word."""
+        """Whether the answer can be taken as right: the service's verdict (never sure for an image
+        of several digits or for what the model does not take for a digit), else whether it
+        reaches the model's confidence threshold (answers at least that confident were 99.5 %
+        right on held-out data); a model without a threshold is taken at its word."""
+        if self.marked_sure is not None:
+            return self.marked_sure
         return self.is_digit and (self.confidence_threshold is None
                                   or self.confidence >= self.confidence_threshold)
+
+
+@dataclass(frozen=True)
+class Digit:
+    label: int
+    confidence: float                     # the calibrated probability of `label`
+    box: tuple[int, int, int, int]        # x, y, width, height in the image's pixels
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A whole number read from one image: its digits left to right."""
+
+    source: str
+    text: str
+    confidence: float                     # the probability that the whole string is right
+    sure: bool                            # whether it reaches the model's threshold
+    digits: list[Digit]
+    model_name: str
+    model_version: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +89,7 @@ class Outcome:
     """What became of one input: a prediction, or the error that concerns it alone."""
 
     source: str
-    prediction: Prediction | None = None
+    prediction: Prediction | Reading | None = None   # a Reading from read_each()
     error: DigitnetError | None = None
 
 
@@ -181,7 +207,31 @@ class Client:
         for batch in batches(found, limits.max_batch, limits.max_content_length):
             yield from self._predict_batch(batch, params)
 
-    def _predict_batch(self, batch: list[Item], params: dict) -> list[Outcome]:
+    def read(self, images: Input | Iterable[Input], *, model: str | None = None,
+             version: str | int | None = None) -> list[Reading]:
+        """`POST /read`: every digit of each image (paths, bytes or Pillow images), read in order
+        as one number. Raises the first input's error, if any."""
+        readings = []
+        for outcome in self.read_each(images, model=model, version=version):
+            if outcome.error is not None:
+                raise outcome.error
+            readings.append(outcome.prediction)
+        return readings
+
+    def read_each(self, images: Input | Iterable[Input], *, model: str | None = None,
+                  version: str | int | None = None) -> Iterator[Outcome]:
+        """An Outcome per image (its `prediction` a Reading), in order, as predict_each()."""
+        found = items(images)
+        if any(not item.is_image for item in found):
+            raise ValueError("read() takes images (paths, bytes or Pillow images), not pixel arrays")
+        limits = self.limits()
+        params = {name: value for name, value in (("model", model), ("version", version))
+                  if value is not None}
+        for batch in batches(found, limits.max_batch, limits.max_content_length):
+            yield from self._predict_batch(batch, params, self._send_read)
+
+    def _predict_batch(self, batch: list[Item], params: dict, send=None) -> list[Outcome]:
+        send = send or self._send
         outcomes: list[Outcome | None] = [None] * len(batch)
         payloads = []
         for i, item in enumerate(batch):
@@ -191,7 +241,7 @@ class Client:
                 outcomes[i] = Outcome(item.source, error=e)
         if payloads:
             try:
-                answered = self._send([(item, payload) for _, item, payload in payloads], params)
+                answered = send([(item, payload) for _, item, payload in payloads], params)
                 for (i, item, _), prediction in zip(payloads, answered):
                     outcomes[i] = Outcome(item.source, prediction=prediction)
             except ApiError as e:
@@ -202,16 +252,16 @@ class Client:
                     e.source = item.source
                     outcomes[i] = Outcome(item.source, error=e)
                 else:
-                    self._predict_alone(payloads, params, e, outcomes)
+                    self._predict_alone(payloads, params, e, outcomes, send)
         return outcomes
 
     def _predict_alone(self, payloads: list, params: dict, refusal: ApiError,
-                       outcomes: list[Outcome | None]) -> None:
+                       outcomes: list[Outcome | None], send) -> None:
         """Which input did the service refuse? Each, sent alone, says. When the first two alone
         get the batch's very refusal, it concerns the request (a `top_k` above the number of
         classes...), not an input: it is raised rather than pinned on every input."""
         for n, (i, item, _) in enumerate(payloads):
-            outcomes[i] = self._predict_batch([item], params)[0]
+            outcomes[i] = self._predict_batch([item], params, send)[0]
             if n == 1 and all(isinstance(outcomes[j].error, ApiError)
                               and outcomes[j].error.message == refusal.message
                               for j, _, _ in payloads[:2]):
@@ -230,8 +280,19 @@ class Client:
                            top_k=[(r["label"], r["probability"]) for r in p["top_k"]],
                            model_name=answer["model_name"], model_version=answer["model_version"],
                            confidence_threshold=answer["confidence_threshold"],
-                           is_digit=p.get("digit", True), digit_score=p.get("digit_score"))
+                           is_digit=p.get("digit", True), digit_score=p.get("digit_score"),
+                           marked_sure=p.get("sure"), digits_found=p.get("digits_found"))
                 for (item, _), p in zip(sent, answer["predictions"])]
+
+    def _send_read(self, sent: list[tuple[Item, bytes]], params: dict) -> list[Reading]:
+        files = [("file", (item.filename(), data, "application/octet-stream")) for item, data in sent]
+        answer = self._json(self._request("POST", "/read", params=params, files=files))
+        return [Reading(source=item.source, text=r["text"], confidence=r["confidence"], sure=r["sure"],
+                        digits=[Digit(d["label"], d["confidence"], tuple(d["box"][k] for k in
+                                                                      ("x", "y", "width", "height")))
+                                for d in r["digits"]],
+                        model_name=answer["model_name"], model_version=answer["model_version"])
+                for (item, _), r in zip(sent, answer["readings"])]
 
     # ---- HTTP ----------------------------------------------------------------------------------
 

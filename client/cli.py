@@ -1,13 +1,15 @@
 """`digitnet`: the command line of the client (installed with the project).
 
     digitnet predict FILE|FOLDER... [--url URL] [--model NAME] [--version N|LABEL] [--top-k K] [--json]
+    digitnet read FILE|FOLDER... [--url URL] [--model NAME] [--version N|LABEL] [--json]
     digitnet models [NAME] [--url URL] [--json]
     digitnet health [--url URL] [--json]
 
 The service is --url, else $DIGITNET_URL, else http://127.0.0.1:8000. The token comes from
 $API_TOKEN only: a command-line argument would show in `ps`. A folder stands for the image files
-in it. On a terminal, `predict` shows a progress bar; it prints a table, or with --json one JSON
-object per line and per input, in order, errors included, as the answers come.
+in it. On a terminal, `predict` and `read` show a progress bar; they print a table, or with --json
+one JSON object per line and per input, in order, errors included, as the answers come. `read`
+reads each image as a whole number: its text, confidence and every digit with its box.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -80,6 +82,14 @@ def parser() -> argparse.ArgumentParser:
                          help="how many probable labels to list (service default: 3)")
     predict.set_defaults(command=run_predict)
 
+    read = commands.add_parser("read", parents=[common], help="read each image as a whole number",
+                               epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    read.add_argument("inputs", nargs="+", metavar="FILE",
+                      help="image files (PNG, JPEG, GIF, BMP, WebP), or folders of them")
+    read.add_argument("--model", help="the model that must answer (default: the service's)")
+    read.add_argument("--version", metavar="N|LABEL", help="the version that must answer")
+    read.set_defaults(command=run_read)
+
     models = commands.add_parser("models", parents=[common],
                                  help="the models served: input, version policy, labels, versions loaded")
     models.add_argument("name", nargs="?", help="only this model")
@@ -97,21 +107,36 @@ def positive_int(text: str) -> int:
 
 def run_predict(client: Client, args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
+    outcomes = client.predict_each(paths, top_k=args.top_k, model=args.model, version=args.version)
+    return report(outcomes, len(paths), args.json, ["file", "label", "confidence", "top k"],
+                  as_json, as_row)
+
+
+def run_read(client: Client, args: argparse.Namespace) -> int:
+    paths = expand(args.inputs)
+    outcomes = client.read_each(paths, model=args.model, version=args.version)
+    return report(outcomes, len(paths), args.json, ["file", "text", "confidence", "digits"],
+                  reading_json, reading_row)
+
+
+def report(outcomes: Iterable[Outcome], count: int, as_lines: bool, headers: list[str],
+           to_json: Callable[[Outcome], dict], to_row: Callable[[Outcome], list[str]]) -> int:
+    """Print each outcome as it comes (a JSON line each, or a table at the end) with a progress
+    bar on a terminal; SOME_FAILED when some inputs failed."""
     rows, failed = [], 0
-    with tqdm(total=len(paths), unit="image", file=sys.stderr, dynamic_ncols=True,
-              disable=None if len(paths) >= PROGRESS_FROM else True) as progress:
-        for outcome in client.predict_each(paths, top_k=args.top_k, model=args.model,
-                                           version=args.version):
+    with tqdm(total=count, unit="image", file=sys.stderr, dynamic_ncols=True,
+              disable=None if count >= PROGRESS_FROM else True) as progress:
+        for outcome in outcomes:
             failed += outcome.error is not None
-            if args.json:
-                print(json.dumps(as_json(outcome)), flush=True)
+            if as_lines:
+                print(json.dumps(to_json(outcome)), flush=True)
             else:
-                rows.append(as_row(outcome))
+                rows.append(to_row(outcome))
             progress.update()
-    if not args.json:
-        print_table(["file", "label", "confidence", "top k"], rows)
+    if not as_lines:
+        print_table(headers, rows)
     if failed:
-        return fail(f"{failed} of {len(paths)} inputs could not be predicted", SOME_FAILED)
+        return fail(f"{failed} of {count} inputs could not be predicted", SOME_FAILED)
     return OK
 
 
@@ -128,15 +153,20 @@ def expand(inputs: list[str]) -> list[str]:
     return paths
 
 
+def error_json(outcome: Outcome) -> dict:
+    error = outcome.error
+    return {"file": outcome.source, "error": getattr(error, "message", str(error)),
+            "status": getattr(error, "status", None), "request_id": getattr(error, "request_id", None)}
+
+
 def as_json(outcome: Outcome) -> dict:
     if outcome.error is not None:
-        error = outcome.error
-        return {"file": outcome.source, "error": getattr(error, "message", str(error)),
-                "status": getattr(error, "status", None), "request_id": getattr(error, "request_id", None)}
+        return error_json(outcome)
     p = outcome.prediction
     return {"file": p.source, "label": p.label, "confidence": p.confidence,
             "confidence_threshold": p.confidence_threshold, "sure": p.sure, "digit": p.is_digit,
             "digit_score": p.digit_score,
+            **({"digits_found": p.digits_found} if p.digits_found else {}),
             "top_k": [{"label": label, "probability": probability} for label, probability in p.top_k],
             "model_name": p.model_name, "model_version": p.model_version}
 
@@ -145,9 +175,28 @@ def as_row(outcome: Outcome) -> list[str]:
     if outcome.error is not None:
         return [outcome.source, "-", "-", f"error: {outcome.error}"]
     p = outcome.prediction
+    several = f" ({p.digits_found} digits: try `digitnet read`)" if p.digits_found else ""
     mark = "" if p.sure else " (not sure)" if p.is_digit else " (not a digit)"
-    return [p.source, str(p.label), f"{p.confidence:.3f}" + mark,
+    return [p.source, str(p.label) + several, f"{p.confidence:.3f}" + mark,
             ", ".join(f"{label} {probability:.3f}" for label, probability in p.top_k)]
+
+
+def reading_json(outcome: Outcome) -> dict:
+    if outcome.error is not None:
+        return error_json(outcome)
+    r = outcome.prediction
+    return {"file": r.source, "text": r.text, "confidence": r.confidence, "sure": r.sure,
+            "digits": [{"label": d.label, "confidence": d.confidence, "box": list(d.box)}
+                       for d in r.digits],
+            "model_name": r.model_name, "model_version": r.model_version}
+
+
+def reading_row(outcome: Outcome) -> list[str]:
+    if outcome.error is not None:
+        return [outcome.source, "-", "-", f"error: {outcome.error}"]
+    r = outcome.prediction
+    return [r.source, r.text, f"{r.confidence:.3f}" + ("" if r.sure else " (not sure)"),
+            ", ".join(f"{d.label} {d.confidence:.3f}" for d in r.digits)]
 
 
 def run_models(client: Client, args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import uuid
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from service import metrics, models, predict, ui, v2
+from service import metrics, models, predict, read, ui, v2
 from service.config import Settings
 from service.errors import register_error_handlers
 from service.jsonio import OrjsonProvider
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(_drain_unread_body)
     init_security(app, SecuritySettings.from_env())
     register_error_handlers(app)
-    for blueprint in (ui.bp, predict.bp, v2.bp, models.bp, metrics.bp):
+    for blueprint in (ui.bp, predict.bp, read.bp, v2.bp, models.bp, metrics.bp):
         app.register_blueprint(blueprint)
     init_openapi(app, settings)
     return app

@@ -177,12 +177,6 @@ class Answers(NamedTuple):
     digit_score: np.ndarray  # (n,) how much the model takes the input for a digit
     is_digit: np.ndarray     # (n,) bool: the score reaches the model's digit threshold
 
-    def sure(self, bundle: Bundle) -> np.ndarray:
-        """(n,) bool: a digit, at or above the model's confidence threshold."""
-        threshold = bundle.confidence_threshold
-        confident = self.proba.max(axis=1) >= (0.0 if threshold is None else threshold)
-        return confident & self.is_digit
-
 
 def classify(bundle: Bundle, batch: np.ndarray) -> Answers:
     """The shared forward pass on a batch: probabilities, labels and whether each is a digit.

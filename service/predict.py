@@ -42,6 +42,8 @@ from service.inference import (
 from service.jsonio import parse_json
 from shared.bundle import Bundle
 from shared.preprocess import ImageError, ImageTooLarge, load_image, open_image
+from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
+from shared.sure import predict_is_sure
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 DEFAULT_TOP_K = 3
@@ -60,6 +62,7 @@ def predict(name: str | None = None):
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body
     return_input = _flag(request.args.get("return_input"))
     mimetype = request.mimetype
+    found = None  # what /read finds in each uploaded image (see _as_number)
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
         if isinstance(body["instances"], list):  # counted before its contents are looked at
@@ -69,10 +72,10 @@ def predict(name: str | None = None):
         if "top_k" in body:  # the body's wins over the query's
             top_k = _top_k(body["top_k"], n_classes)
     elif mimetype == "multipart/form-data":
-        raw = _images(bundle, _uploaded_files)
+        raw, found = _images(bundle, _uploaded_files)
         batch = raw.astype(np.float32)
     elif mimetype in IMAGE_TYPES:
-        raw = _images(bundle, lambda: [("image", request.get_data())])
+        raw, found = _images(bundle, lambda: [("image", request.get_data())])
         batch = raw.astype(np.float32)
     else:
         sent = echo(mimetype) if mimetype else "(none)"
@@ -80,7 +83,7 @@ def predict(name: str | None = None):
                             f"with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
 
     answers = classify(bundle, batch)
-    proba, labels, sure = answers.proba, answers.labels, answers.sure(bundle)
+    proba, labels = answers.proba, answers.labels
     classes = bundle.model.classes
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :top_k].tolist()
     predictions = []
@@ -90,12 +93,19 @@ def predict(name: str | None = None):
         prediction = {
             "label": labels[i],
             "confidence": row[order[0]],
-            "sure": bool(sure[i]),
             "digit": bool(answers.is_digit[i]),
             "digit_score": answers.digit_score[i],
             "probabilities": row,
             "top_k": [{"label": classes[j], "probability": row[j]} for j in order],
         }
+        number = found[i] if found else None
+        prediction["sure"] = number != TOO_MANY and predict_is_sure(
+            float(row[order[0]]), number, bundle.confidence_threshold, prediction["digit"])
+        count = _count(number)
+        if count > 1:
+            prediction["digits_found"] = count
+            prediction["note"] = (f"{_several(count)} digits found: one label cannot answer for "
+                                  "them, POST /read reads them all")
         if return_input:
             prediction["input"] = raw[i].reshape(spec.image_shape or -1).tolist()
         predictions.append(prediction)
@@ -126,9 +136,10 @@ def _named_once(in_path: str | None, in_query: str | None) -> str | None:
     return in_path if in_path is not None else in_query
 
 
-def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> np.ndarray:
-    """Each image read by `read()` through the model's recipe, as one (n, size) batch; errors
-    name the image. A model without a recipe takes no images: 415 before the body is read.
+def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list]:
+    """Each image read by `read()` through the model's recipe, as one (n, size) batch, and what
+    /read finds in each (_as_number); errors name the image. A model without a recipe takes no
+    images: 415 before the body is read.
 
     Every image's header is read and its size checked before any is decoded, so a request over
     MAX_REQUEST_PIXELS costs nothing; between images the request's deadline is checked.
@@ -139,14 +150,38 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> np.n
                             "recipe): send its input as JSON numbers")
     opened = [(name, _opened(name, data)) for name, data in read()]
     _check_request_pixels(image for _, image in opened)
-    inputs = []
+    inputs, found = [], []
     for name, image in opened:
         check_deadline()
         try:
-            inputs.append(recipe.from_image(load_image(image)))
+            image = load_image(image)
+            inputs.append(recipe.from_image(image))
+            found.append(_as_number(bundle, image))
         except ImageError as e:
             raise ApiError(400, f"{name}: {e}") from None
-    return np.stack(inputs).reshape(len(inputs), bundle.input.size)
+    return np.stack(inputs).reshape(len(inputs), bundle.input.size), found
+
+
+TOO_MANY = "too many"  # more digits than /read reads in one image
+
+
+def _as_number(bundle: Bundle, image) -> Reading | str | None:
+    """What /read finds in an image /predict reads as one digit: None when its ink is one piece
+    no cut may part (one digit), TOO_MANY past MAX_DIGITS."""
+    try:
+        return read_unless_single(image, bundle.model, bundle.input.recipe)
+    except TooManyDigits:
+        return TOO_MANY
+
+
+def _count(found: Reading | str | None) -> int:
+    if found is None:
+        return 1
+    return MAX_DIGITS + 1 if found == TOO_MANY else len(found.digits)
+
+
+def _several(count: int) -> str:
+    return f"more than {MAX_DIGITS}" if count > MAX_DIGITS else str(count)
 
 
 def _opened(name: str, data: bytes) -> Image.Image:

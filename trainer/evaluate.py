@@ -134,7 +134,7 @@ def read_folder(folder: Path) -> LabelledImages:
             rows = list(csv.DictReader(f))
         if not rows or not {"file", "label"} <= set(rows[0]):
             raise ValueError(f"{listing}: needs the columns 'file' and 'label'")
-        paths = [_locate(folder, row["file"]) for row in rows]
+        paths = [locate(folder, row["file"]) for row in rows]
         labels = [int(row["label"]) for row in rows]
     else:
         paths, labels = [], []
@@ -149,7 +149,8 @@ def read_folder(folder: Path) -> LabelledImages:
     return LabelledImages(paths, np.asarray(labels))
 
 
-def _locate(folder: Path, name: str) -> Path:
+def locate(folder: Path, name: str) -> Path:
+    """The file labels.csv names: in the folder, or in its images/ subfolder."""
     for candidate in (folder / name, folder / "images" / name):
         if candidate.is_file():
             return candidate
@@ -219,7 +220,7 @@ def read_not_digits(folder: Path) -> tuple[LabelledImages, np.ndarray]:
         rows = list(csv.DictReader(f))
     if not rows or "file" not in rows[0]:
         raise ValueError(f"{folder}/labels.csv: needs a 'file' column")
-    paths = [_locate(Path(folder), row["file"]) for row in rows]
+    paths = [locate(Path(folder), row["file"]) for row in rows]
     groups = np.asarray([row.get("alphabet", "all") for row in rows])
     return LabelledImages(paths, np.full(len(paths), -1)), groups
 
@@ -240,15 +241,20 @@ def report_not_digits(name: str, bundle: Bundle, folder: Path, write: bool) -> N
         print(f"report: {path}")
 
 
+def chosen_bundle(model_dir: Path, name: str, version: int | None) -> Bundle:
+    """Version `version` of model `name` (its newest when None). Raises BundleError."""
+    path = (version_path(model_dir, name, version) if version
+            else latest_bundle_path(model_dir, name))
+    if path is None:
+        raise BundleError(f"no bundle of model {name!r} in {model_dir}")
+    return load_bundle(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     name = args.name or args.folder.resolve().name
     try:
-        path = (version_path(args.model_dir, args.model_name, args.version) if args.version
-                else latest_bundle_path(args.model_dir, args.model_name))
-        if path is None:
-            raise BundleError(f"no bundle of model {args.model_name!r} in {args.model_dir}")
-        bundle = load_bundle(path)
+        bundle = chosen_bundle(args.model_dir, args.model_name, args.version)
         if args.not_digits:
             report_not_digits(name, bundle, args.folder, not args.no_report)
             return 0

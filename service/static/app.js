@@ -252,17 +252,20 @@
     const best = prediction.confidence ?? Math.max(...probabilities);
     // Below the model's threshold (answers above it were 99.5% right on held-out data) the
     // answer is a guess: say so, and invite a clearer drawing.
+    // An image of several digits is never sure: the service says so and how many it found.
     const threshold = data.confidence_threshold;
     // A model taught to refuse what is not a digit says so; older servers send no `digit`.
     const notDigit = prediction.digit === false;
-    const unsure = notDigit || (threshold != null && best < threshold);
+    const unsure = notDigit || prediction.sure === false || (threshold != null && best < threshold);
 
     digitEl.textContent = notDigit ? "?" : String(label);
     confidenceEl.textContent = notDigit
       ? "That does not look like a digit."
-      : unsure
-        ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
-        : `${percent(best)} sure`;
+      : prediction.digits_found
+        ? `Not sure: ${prediction.digits_found} digits found. Read them as a number below.`
+        : unsure
+          ? `Not sure: ${percent(best)}. Try writing it again, larger or clearer.`
+          : `${percent(best)} sure`;
     result.dataset.unsure = String(unsure);
     result.dataset.digit = String(!notDigit);
     barRows.forEach((row, i) => {

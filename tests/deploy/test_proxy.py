@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = (ROOT / "proxy" / "nginx.conf").read_text()
 ENTRYPOINT = (ROOT / "proxy" / "entrypoint.sh").read_text()
 GUNICORN_CONF = (ROOT / "service" / "gunicorn.conf.py").read_text()
-PREDICTING = {"predict.predict", "v2.infer"}  # the app's endpoints whose answer depends only on the body
+PREDICTING = {"predict.predict", "read.read", "v2.infer"}  # endpoints whose answer depends only on the body
 
 
 def directive(name: str, text: str = NGINX_CONF) -> list[str]:

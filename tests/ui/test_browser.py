@@ -458,3 +458,98 @@ def test_phone_layout_fits(open_browser, server: Server) -> None:
     assert 300 <= pad.size["width"] <= inner_width
     assert abs(pad.size["width"] - pad.size["height"]) <= 1
     assert driver.execute_script("return getComputedStyle(arguments[0]).touchAction", pad) == "none"
+
+
+# ---- whole numbers ---------------------------------------------------------------------------
+
+def _number_strokes(digits: list[int]) -> list[list[tuple[float, float]]]:
+    """The digits' strokes side by side on the wide pad, each in its own column of it."""
+    strokes, width = [], 1.0 / (len(digits) + 1)
+    for k, digit in enumerate(digits):
+        left = width * (k + 0.5)
+        strokes += [[(left + x * width, 0.1 + y * 0.8) for x, y in stroke] for stroke in DIGITS[digit]]
+    return strokes
+
+
+def draw_on(driver, element_id: str, strokes: list[list[tuple[float, float]]], kind: str) -> None:
+    """`draw`, on another canvas of the page."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    pad = driver.find_element("id", element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pad)
+    size = pad.size
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, f"{kind}-1"), duration=5)
+    for stroke in strokes:
+        for i, (x, y) in enumerate(_densify(stroke, 0.01)):
+            actions.pointer_action.move_to(pad, round((x - 0.5) * size["width"]),
+                                           round((y - 0.5) * size["height"]))
+            if i == 0:
+                actions.pointer_action.pointer_down()
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def wait_for_number(driver) -> dict:
+    state = wait_for(driver, lambda d: d.execute_script(
+        "const s = document.getElementById('number'); return s.dataset.state !== 'busy' && "
+        "s.dataset.seq !== '0' && s.dataset.state;"))
+    assert state == "done", driver.find_element("id", "number-error").text
+    return state
+
+
+def box_pixels(driver) -> np.ndarray:
+    """Where the page drew boxes over the wide pad: the overlay canvas's alpha."""
+    width, height, rgba = driver.execute_script("""
+        const c = document.getElementById('number-boxes');
+        const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.width, c.height, Array.from(pixels)];""")
+    return np.array(rgba, dtype=np.uint8).reshape(height, width, 4)[..., 3]
+
+
+@pytest.mark.parametrize("viewport, pointer", [pytest.param(DESKTOP, "mouse", id="desktop-mouse"),
+                                               pytest.param(PHONE, "touch", id="phone-touch")])
+def test_write_a_number_and_read_it(open_browser, server: Server, artifacts: Path,
+                                    viewport: dict, pointer: str) -> None:
+    driver = open_browser(viewport)
+    open_page(driver, server)
+    draw_on(driver, "number-pad", _number_strokes([1, 0, 7]), pointer)
+    driver.find_element("id", "read").click()
+    wait_for_number(driver)
+    png = base64.b64decode(driver.execute_script(
+        "return document.getElementById('number-pad').toDataURL('image/png')").split(",", 1)[1])
+    answer = requests.post(f"{server.url}/read/mnist", data=png, headers={"Content-Type": "image/png"},
+                           timeout=30).json()["readings"][0]
+    assert driver.find_element("id", "number-text").text == answer["text"] == "107"
+    shown = [li.text for li in driver.find_elements("css selector", "#number-digits li")]
+    assert [s.split(":")[0] for s in shown] == list(answer["text"])
+    # A box is drawn over each digit's ink: the overlay is painted at each box's edges.
+    painted = box_pixels(driver)
+    for digit in answer["digits"]:
+        box = digit["box"]
+        assert painted[box["y"]:box["y"] + box["height"], box["x"]].any()
+        assert painted[box["y"] + box["height"] // 2, box["x"]:box["x"] + box["width"]].any()
+    screenshot(driver, artifacts / f"{viewport['name']}-{pointer}-number.png")
+    assert_no_console_errors(driver)
+
+
+def test_an_uploaded_number_is_read_with_its_boxes(open_browser, server: Server, mnist, tmp_path: Path,
+                                                   artifacts: Path) -> None:
+    from tests.helpers import encode
+    from tests.numbers import compose
+
+    digits, labels = mnist_test_digits(mnist, 3, seed=61)
+    image, _ = compose(digits, np.random.default_rng(61), gaps=(0.3, 0.45))
+    path = tmp_path / "number.png"
+    path.write_bytes(encode(image))
+    driver = open_browser(DESKTOP)
+    open_page(driver, server)
+    driver.find_element("id", "number-file").send_keys(str(path))
+    wait_for_number(driver)
+    answer = requests.post(f"{server.url}/read/mnist", data=path.read_bytes(),
+                           headers={"Content-Type": "image/png"}, timeout=30).json()["readings"][0]
+    assert driver.find_element("id", "number-text").text == answer["text"]
+    assert len(driver.find_elements("css selector", "#number-digits li")) == len(answer["digits"])
+    assert box_pixels(driver).any()
+    screenshot(driver, artifacts / "desktop-number-upload.png")
+    assert_no_console_errors(driver)

@@ -1,0 +1,73 @@
+"""`POST /read`: every digit of each uploaded image, read in order as a whole number.
+
+It takes what `/predict` takes for images: `multipart/form-data` with one or more `file` fields,
+or one raw image body (`Content-Type: image/png`, ...); the model is `/read/<model>` or
+`?model=`, the version `?version=`. Each image is searched for digits by shared/segment.py (the
+same code the evaluation runs), each digit read through the model's own recipe and forward pass.
+The answer is `{"model_name", "model_version", "confidence_threshold", "readings": [{"text",
+"confidence", "sure", "digits": [{"label", "confidence", "box": {"x", "y", "width", "height"}}]}]}`,
+one reading per image in order; `confidence` is the probability that the whole string is right,
+`sure` whether it reaches the model's threshold (shared/sure.py). A blank or unreadable image is
+a 400, as on `/predict`; more digits or candidate cuts than shared/segment.py's MAX_DIGITS and
+MAX_CUTS a 413.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from service.errors import ApiError
+from service.inference import registry, select_bundle
+from service.metrics import record_predictions
+from service.predict import IMAGE_TYPES, _named_once, _uploaded_files
+from shared.bundle import Bundle
+from shared.preprocess import ImageError, ImageTooLarge, decode_image
+from shared.segment import Reading, TooManyDigits, read_number
+from shared.sure import reading_is_sure
+
+bp = Blueprint("read", __name__)
+
+
+@bp.post("/read")
+@bp.post("/read/<name>")
+def read(name: str | None = None):
+    bundle = select_bundle(registry().snapshot, _named_once(name, request.args.get("model")),
+                           request.args.get("version"))
+    if bundle.input.recipe is None:
+        raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
+                            "recipe): /read needs one")
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        uploads = _uploaded_files()
+    elif mimetype in IMAGE_TYPES:
+        uploads = [("image", request.get_data())]
+    else:
+        raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send "
+                            f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
+    readings = [_reading(bundle, what, data) for what, data in uploads]
+    record_predictions(bundle.name, bundle.version,
+                       [d.label for reading in readings for d in reading.digits])
+    threshold = bundle.confidence_threshold
+    return {"model_name": bundle.name, "model_version": str(bundle.version),
+            "confidence_threshold": threshold,
+            "readings": [_answer(reading, threshold) for reading in readings]}
+
+
+def _reading(bundle: Bundle, what: str, data: bytes) -> Reading:
+    """An upload read, or the 4xx that names it (as /predict answers)."""
+    try:
+        image = decode_image(data, current_app.config["MAX_IMAGE_PIXELS"])
+        return read_number(image, bundle.model, bundle.input.recipe)
+    except (ImageTooLarge, TooManyDigits) as e:
+        limit = " (MAX_IMAGE_PIXELS)" if isinstance(e, ImageTooLarge) else ""
+        raise ApiError(413, f"{what}: {e}{limit}") from None
+    except ImageError as e:
+        raise ApiError(400, f"{what}: {e}") from None
+
+
+def _answer(reading: Reading, threshold: float | None) -> dict:
+    return {"text": reading.text, "confidence": reading.confidence,
+            "sure": reading_is_sure(reading, threshold),
+            "digits": [{"label": d.label, "confidence": d.confidence,
+                        "box": dict(zip(("x", "y", "width", "height"), d.box))}
+                       for d in reading.digits]}

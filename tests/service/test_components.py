@@ -1,0 +1,54 @@
+"""shared/components.py: 8-connected pieces of a binary image, checked against a flood fill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.components import components
+
+
+def flood_fill(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's piece number (-1 for background), by the textbook 8-neighbour flood fill."""
+    labels = np.full(mask.shape, -1)
+    count = 0
+    for start in zip(*np.nonzero(mask)):
+        if labels[start] >= 0:
+            continue
+        labels[start], stack = count, [start]
+        while stack:
+            y, x = stack.pop()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    n = (y + dy, x + dx)
+                    if (0 <= n[0] < mask.shape[0] and 0 <= n[1] < mask.shape[1] and mask[n]
+                            and labels[n] < 0):
+                        labels[n] = count
+                        stack.append(n)
+        count += 1
+    return labels
+
+
+@pytest.mark.parametrize("density", [0.2, 0.45, 0.6])
+def test_pieces_are_those_of_a_flood_fill(density):
+    mask = np.random.default_rng(int(density * 100)).random((40, 57)) < density
+    reference = flood_fill(mask)
+    found = components(mask)
+    assert len(found) == reference.max() + 1
+    assert sum(piece.area for piece in found) == mask.sum()
+    for piece in found:
+        numbers = np.unique(reference[piece.rows, piece.columns])
+        assert len(numbers) == 1 and (reference == numbers[0]).sum() == piece.area
+        assert (piece.top, piece.left) == (piece.rows.min(), piece.columns.min())
+        assert (piece.bottom, piece.right) == (piece.rows.max() + 1, piece.columns.max() + 1)
+
+
+def test_diagonal_neighbours_are_one_piece_and_a_gap_parts_two():
+    mask = np.zeros((6, 6), dtype=bool)
+    mask[[0, 1, 2], [0, 1, 2]] = True   # a diagonal: one piece
+    mask[0:6, 5] = True                 # a column two pixels away: another
+    assert sorted(p.area for p in components(mask)) == [3, 6]
+
+
+def test_an_empty_image_has_no_pieces():
+    assert components(np.zeros((5, 7), dtype=bool)) == []
