@@ -23,11 +23,10 @@ model takes the input for a digit at all (its `digit_score` reaches the model's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
-from flask import Blueprint, current_app, request
-from PIL import Image
+from flask import Blueprint, request
 
 from service.errors import ApiError, echo
 from service.inference import (
@@ -40,12 +39,12 @@ from service.inference import (
     select_bundle,
 )
 from service.jsonio import parse_json
+from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
 from shared.bundle import Bundle
-from shared.preprocess import ImageError, ImageTooLarge, load_image, open_image
+from shared.preprocess import ImageError, load_image
 from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
 from shared.sure import predict_is_sure
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 DEFAULT_TOP_K = 3
 
 bp = Blueprint("predict", __name__)
@@ -55,7 +54,7 @@ bp = Blueprint("predict", __name__)
 @bp.post("/predict/<name>")
 def predict(name: str | None = None):
     # First: an unknown model is a 404 and no model a 503, whatever the body.
-    bundle = select_bundle(registry().snapshot, _named_once(name, request.args.get("model")),
+    bundle = select_bundle(registry().snapshot, named_once(name, request.args.get("model")),
                            request.args.get("version"))
     spec = bundle.input
     n_classes = len(bundle.model.classes)
@@ -72,7 +71,7 @@ def predict(name: str | None = None):
         if "top_k" in body:  # the body's wins over the query's
             top_k = _top_k(body["top_k"], n_classes)
     elif mimetype == "multipart/form-data":
-        raw, found = _images(bundle, _uploaded_files)
+        raw, found = _images(bundle, uploaded_files)
         batch = raw.astype(np.float32)
     elif mimetype in IMAGE_TYPES:
         raw, found = _images(bundle, lambda: [("image", request.get_data())])
@@ -121,21 +120,6 @@ def _json_body() -> dict:
     return body
 
 
-def _uploaded_files() -> list[tuple[str, bytes]]:
-    files = request.files.getlist("file")
-    if not files:
-        fields = sorted(set(request.files) | set(request.form), key=str) or "none"  # a part may have no name
-        raise ApiError(400, f"multipart body has no 'file' field (fields sent: {fields})")
-    check_batch_size(len(files), "the multipart body")
-    return [(f"file {i + 1} ({echo(f.filename)})", f.read()) for i, f in enumerate(files)]
-
-
-def _named_once(in_path: str | None, in_query: str | None) -> str | None:
-    if in_path is not None and in_query is not None and in_path != in_query:
-        raise ApiError(400, f"two models named: {echo(in_path)} in the path, {echo(in_query)} in ?model=")
-    return in_path if in_path is not None else in_query
-
-
 def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list]:
     """Each image read by `read()` through the model's recipe, as one (n, size) batch, and what
     /read finds in each (_as_number); errors name the image. A model without a recipe takes no
@@ -148,10 +132,8 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
     if recipe is None:
         raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
                             "recipe): send its input as JSON numbers")
-    opened = [(name, _opened(name, data)) for name, data in read()]
-    _check_request_pixels(image for _, image in opened)
     inputs, found = [], []
-    for name, image in opened:
+    for name, image in opened_images(read()):
         check_deadline()
         try:
             image = load_image(image)
@@ -182,25 +164,6 @@ def _count(found: Reading | str | None) -> int:
 
 def _several(count: int) -> str:
     return f"more than {MAX_DIGITS}" if count > MAX_DIGITS else str(count)
-
-
-def _opened(name: str, data: bytes) -> Image.Image:
-    """The image in `data`, its header read and checked against the per-image limits."""
-    try:
-        return open_image(data, current_app.config["MAX_IMAGE_PIXELS"])
-    except ImageTooLarge as e:
-        raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
-    except ImageError as e:
-        raise ApiError(400, f"{name}: {e}") from None
-
-
-def _check_request_pixels(images: Iterable[Image.Image]) -> None:
-    """413 when the images together hold more pixels to decode than MAX_REQUEST_PIXELS."""
-    limit = current_app.config["MAX_REQUEST_PIXELS"]
-    total = sum(image.width * image.height for image in images)
-    if total > limit:
-        raise ApiError(413, f"the request's images hold {total} pixels to decode, over the limit "
-                            f"of {limit} per request (MAX_REQUEST_PIXELS)")
 
 
 def _top_k(value: object, n_classes: int) -> int:

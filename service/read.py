@@ -14,14 +14,15 @@ MAX_CUTS a 413.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
+from PIL import Image
 
 from service.errors import ApiError
-from service.inference import registry, select_bundle
+from service.inference import check_deadline, registry, select_bundle
 from service.metrics import record_predictions
-from service.predict import IMAGE_TYPES, _named_once, _uploaded_files
+from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
 from shared.bundle import Bundle
-from shared.preprocess import ImageError, ImageTooLarge, decode_image
+from shared.preprocess import ImageError, load_image
 from shared.segment import Reading, TooManyDigits, read_number
 from shared.sure import reading_is_sure
 
@@ -31,20 +32,23 @@ bp = Blueprint("read", __name__)
 @bp.post("/read")
 @bp.post("/read/<name>")
 def read(name: str | None = None):
-    bundle = select_bundle(registry().snapshot, _named_once(name, request.args.get("model")),
+    bundle = select_bundle(registry().snapshot, named_once(name, request.args.get("model")),
                            request.args.get("version"))
     if bundle.input.recipe is None:
         raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
                             "recipe): /read needs one")
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        uploads = _uploaded_files()
+        uploads = uploaded_files()
     elif mimetype in IMAGE_TYPES:
         uploads = [("image", request.get_data())]
     else:
         raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send "
                             f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
-    readings = [_reading(bundle, what, data) for what, data in uploads]
+    readings = []
+    for what, image in opened_images(uploads):
+        check_deadline()
+        readings.append(_reading(bundle, what, image))
     record_predictions(bundle.name, bundle.version,
                        [d.label for reading in readings for d in reading.digits])
     threshold = bundle.confidence_threshold
@@ -53,14 +57,12 @@ def read(name: str | None = None):
             "readings": [_answer(reading, threshold) for reading in readings]}
 
 
-def _reading(bundle: Bundle, what: str, data: bytes) -> Reading:
-    """An upload read, or the 4xx that names it (as /predict answers)."""
+def _reading(bundle: Bundle, what: str, image: Image.Image) -> Reading:
+    """An opened upload read, or the 4xx that names it (as /predict answers)."""
     try:
-        image = decode_image(data, current_app.config["MAX_IMAGE_PIXELS"])
-        return read_number(image, bundle.model, bundle.input.recipe)
-    except (ImageTooLarge, TooManyDigits) as e:
-        limit = " (MAX_IMAGE_PIXELS)" if isinstance(e, ImageTooLarge) else ""
-        raise ApiError(413, f"{what}: {e}{limit}") from None
+        return read_number(load_image(image), bundle.model, bundle.input.recipe)
+    except TooManyDigits as e:
+        raise ApiError(413, f"{what}: {e}") from None
     except ImageError as e:
         raise ApiError(400, f"{what}: {e}") from None
 

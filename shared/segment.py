@@ -1,7 +1,8 @@
 """Reading a whole number: find every digit in an image and read them left to right.
 
 1. The ink, as the single-digit path sees it: decode, orientation, grayscale, paper level and
-   contrast (shared/preprocess.py), then the pixels at INK_THRESHOLD of the ink level.
+   contrast (shared/preprocess.py), printed lines erased (shared/lines.py), then the pixels at
+   INK_THRESHOLD of the ink level.
 2. Connected pieces of ink (shared/components.py); specks too small to be part of a digit are
    dropped.
 3. Fragments of one digit are merged: pieces that share most of their columns (a 5's flag over
@@ -29,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from shared.components import Component, components
+from shared.lines import remove_lines
 from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
@@ -107,7 +109,8 @@ class Ink:
 
 def find_ink(image: Image.Image) -> Ink:
     """The ink of a decoded image and its pieces, specks dropped. Raises NoInk when blank."""
-    level = normalize_ink(to_grayscale(image))
+    # Printed lines (ruled paper, a form's boxes) erased as the single-digit path erases them.
+    level = remove_lines(normalize_ink(to_grayscale(image)), INK_THRESHOLD * 255.0)
     mask = level >= INK_THRESHOLD * 255.0
     pieces = components(mask)
     total = sum(p.area for p in pieces)
