@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from PIL import Image
 
-from service.errors import ApiError
+from service.errors import ApiError, echo
 from service.inference import check_deadline, registry, select_bundle
 from service.metrics import record_predictions
 from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
@@ -43,8 +43,9 @@ def read(name: str | None = None):
     elif mimetype in IMAGE_TYPES:
         uploads = [("image", request.get_data())]
     else:
-        raise ApiError(415, f"unsupported media type {mimetype or '(none)'!r}: send "
-                            f"multipart/form-data with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
+        sent = echo(mimetype) if mimetype else "(none)"
+        raise ApiError(415, f"unsupported media type {sent}: send multipart/form-data with 'file' "
+                            f"fields, or one of {', '.join(IMAGE_TYPES)}")
     readings = []
     for what, image in opened_images(uploads):
         check_deadline()
