@@ -41,7 +41,7 @@ from service.inference import (
 from service.jsonio import parse_json
 from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
 from shared.bundle import Bundle
-from shared.preprocess import ImageError, load_image
+from shared.preprocess import ImageError, NoInk, load_image
 from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
 from shared.sure import predict_is_sure
 
@@ -154,6 +154,8 @@ def _as_number(bundle: Bundle, image) -> Reading | str | None:
         return read_unless_single(image, bundle.model, bundle.input.recipe)
     except TooManyDigits:
         return TOO_MANY
+    except NoInk:  # no piece of ink a digit could be made of: nothing to count
+        return None
 
 
 def _count(found: Reading | str | None) -> int:

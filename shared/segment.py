@@ -35,6 +35,7 @@ from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
     ImageError,
+    NoInk,
     decode_image,
     dilate,
     normalize_ink,
@@ -115,6 +116,8 @@ def find_ink(image: Image.Image) -> Ink:
     pieces = components(mask)
     total = sum(p.area for p in pieces)
     pieces = [p for p in pieces if p.area >= SPECK * total]
+    if not pieces:  # ink scattered in specks (noise), or nothing left once the lines are erased
+        raise NoInk("no ink found: nothing but specks stands out from the background")
     scale = (image.width / level.shape[1], image.height / level.shape[0])
     return Ink(level, pieces, float(stroke_width(mask)), scale)
 

@@ -361,7 +361,7 @@ def test_ingress_rate_limits_match_the_proxy_and_uploads_get_less(sources):
                 "nginx.org/limit-req-burst"):
         assert int(uploads[key]) < int(general[key])
     assert [route["path"] for rule in ingresses(sources)[1]["spec"]["rules"]
-            for route in rule["http"]["paths"]] == ["/predict"]
+            for route in rule["http"]["paths"]] == ["/predict", "/read"]
 
 
 def ingress_routes(ingress: dict, path: str) -> bool:
