@@ -98,8 +98,9 @@ lock: ## the images' lock files: every package of base+train and base+serve, wit
 compose-test: install ## docker: 3 replicas behind the proxy: predict, faults, slow clients, live retrain
 	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh
 
-lint: install ## ruff over the whole tree
+lint: install ## ruff over the whole tree, and no function (tests aside) over 60 lines
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/function_lengths.py
 
 # Known vulnerabilities we accept: one ID each, with a comment giving package, reason, revisit date.
 AUDIT_IGNORE :=
