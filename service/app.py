@@ -2,7 +2,9 @@
 
 gunicorn calls `create_app()` once in the master (the app is preloaded, so the models are loaded
 once and shared by the forked workers); gunicorn.conf.py then starts each worker's model watcher.
-Settings come from environment variables, documented in service/config.py.
+Settings come from one `Settings` object (service/config.py): `create_app()` reads it from the
+environment, `create_app(settings)` takes it as given (tests). The app keeps it in
+`app.extensions`, where `current_settings()` finds it.
 
 Every request gets an id (the client's `X-Request-ID` when it sent a sane one, else a new one),
 returned in the `X-Request-ID` header, counted in the metrics and logged as one JSON line. The
@@ -16,17 +18,17 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from service import metrics, models, predict, read, ui, v2
-from service.config import Settings
+from service.config import EXTENSION, Settings, current_settings
 from service.errors import register_error_handlers
 from service.jsonio import OrjsonProvider
 from service.log import configure_logging
 from service.openapi import init_openapi
 from service.registry import Registry
-from service.security import SecuritySettings, init_security
+from service.security import init_security
 
 DRAIN_CHUNK = 64 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # anything else could forge log lines
@@ -39,13 +41,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
 
     app = Flask(__name__, static_folder=None)  # the pages serve their files under /ui (ui.py)
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_content_length,
-        MAX_BATCH=settings.max_batch,
-        MAX_IMAGE_PIXELS=settings.max_image_pixels,
-        MAX_REQUEST_PIXELS=settings.max_request_pixels,
-        REQUEST_DEADLINE_SECONDS=settings.deadline_seconds,
-    )
+    app.extensions[EXTENSION] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length  # werkzeug enforces it
     app.json = OrjsonProvider(app)
 
     registry = Registry(settings.model_dir, settings.model_name, settings.poll_seconds,
@@ -56,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.after_request(_drain_unread_body)
-    init_security(app, SecuritySettings.from_env())
+    init_security(app, settings)
     register_error_handlers(app)
     for blueprint in (ui.bp, predict.bp, read.bp, v2.bp, models.bp, metrics.bp):
         app.register_blueprint(blueprint)
@@ -78,7 +75,7 @@ def _drain_unread_body(response: Response) -> Response:
     Bodies over MAX_CONTENT_LENGTH are not read: for those, closing is the right thing.
     """
     length = request.content_length
-    if length and length <= current_app.config["MAX_CONTENT_LENGTH"]:
+    if length and length <= current_settings().max_content_length:
         try:
             while request.stream.read(DRAIN_CHUNK):
                 pass

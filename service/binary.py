@@ -23,7 +23,7 @@ import math
 import numpy as np
 from flask import Response
 
-from service.errors import ApiError, echo
+from service.errors import RequestRefused, echo
 from service.jsonio import dumps
 
 HEADER = "Inference-Header-Content-Length"
@@ -40,8 +40,8 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
         return body, b""
     length = int(header_length) if header_length.isascii() and header_length.isdigit() else None
     if length is None or not 0 < length <= len(body):
-        raise ApiError(400, f"{HEADER} must be the length in bytes of the JSON part of the body "
-                            f"(1 to {len(body)}), got {echo(header_length)}")
+        raise RequestRefused(400, f"{HEADER} must be the length in bytes of the JSON part of the body "
+                                  f"(1 to {len(body)}), got {echo(header_length)}")
     return body[:length], body[length:]
 
 
@@ -49,7 +49,7 @@ def parameters(holder: dict, what: str) -> dict:
     """`holder["parameters"]`, which the protocol makes an object when present."""
     found = holder.get("parameters", {})
     if not isinstance(found, dict):
-        raise ApiError(400, f'"parameters" of {what} must be an object, got {echo(found)}')
+        raise RequestRefused(400, f'"parameters" of {what} must be an object, got {echo(found)}')
     return found
 
 
@@ -57,7 +57,7 @@ def flag(params: dict, name: str, what: str, default: bool = False) -> bool:
     """A boolean parameter (`binary_data`, `binary_data_output`)."""
     value = params.get(name, default)
     if not isinstance(value, bool):
-        raise ApiError(400, f'parameter "{name}" of {what} must be true or false, got {echo(value)}')
+        raise RequestRefused(400, f'parameter "{name}" of {what} must be true or false, got {echo(value)}')
     return value
 
 
@@ -65,7 +65,7 @@ def declared_size(params: dict, what: str) -> int | None:
     """The `binary_data_size` a tensor declares, or None when it travels as JSON."""
     size = params.get(SIZE)
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise ApiError(400, f'"{SIZE}" of {what} must be a non-negative integer, got {echo(size)}')
+        raise RequestRefused(400, f'"{SIZE}" of {what} must be a non-negative integer, got {echo(size)}')
     return size
 
 
@@ -74,8 +74,8 @@ def tensor_from_bytes(data: bytes, datatype: str, shape: list[int], what: str) -
     dtype = NUMPY_TYPES[datatype]
     expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
     if len(data) != expected:
-        raise ApiError(400, f"{what}: shape {shape} of {datatype} needs {expected} bytes, "
-                            f"{len(data)} were sent")
+        raise RequestRefused(400, f"{what}: shape {shape} of {datatype} needs {expected} bytes, "
+                                  f"{len(data)} were sent")
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 

@@ -1,6 +1,6 @@
 """Every failure is a JSON body `{"error": "..."}` with a 4xx status that names the problem.
 
-Handlers turn our own `ApiError`, werkzeug's HTTP errors (404 unknown path, 405 wrong method,
+Handlers turn our own `RequestRefused`, werkzeug's HTTP errors (404 unknown path, 405 wrong method,
 413 body over MAX_CONTENT_LENGTH, ...) and anything unexpected (500, logged with its traceback,
 never shown to the client) into that one shape.
 """
@@ -12,11 +12,13 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from service.config import current_settings
+
 log = logging.getLogger("digitnet.errors")
 ECHO_CHARS = 80  # what an error message quotes of a value the client sent
 
 
-class ApiError(Exception):
+class RequestRefused(Exception):
     """A request the service refuses, with the status and a message for the client."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -37,13 +39,13 @@ def error_response(status: int, message: str) -> tuple[Response, int]:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(e: ApiError):
+    @app.errorhandler(RequestRefused)
+    def refused(e: RequestRefused):
         return error_response(e.status, e.message)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(e: RequestEntityTooLarge):
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = current_settings().max_content_length
         if (request.content_length or 0) <= limit:  # a multipart limit (parts, field size) instead
             return error_response(413, f"{e.name}: {e.description}")
         return error_response(413, f"request body of {request.content_length} bytes is over the "

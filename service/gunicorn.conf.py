@@ -1,10 +1,8 @@
 """gunicorn settings for the service: `gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`.
 
-    HOST             address to bind (127.0.0.1; the Dockerfile sets 0.0.0.0)
-    PORT             port to bind (8000)
-    WEB_CONCURRENCY  worker processes (default: one per CPU core available to this process)
-    GUNICORN_THREADS threads per worker (default 2)
-    LOG_LEVEL        also gunicorn's own log level (INFO)
+The server's settings (HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL) are fields of
+the app's one `Settings` (service/config.py), read here from the environment; the table of every
+variable is docs/reference/environment.md.
 
 Why these choices:
 - Predictions are CPU-bound NumPy: processes, one per core, give parallelism; a second thread per
@@ -57,11 +55,21 @@ else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
     _own_metrics_dir = True
 
-_host, _port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+
+def read_settings():
+    """The app's settings. Imported here, not at the top: after the variables above are set,
+    as the settings' module imports NumPy."""
+    from service.config import Settings
+
+    return Settings.from_env()
+
+
+_settings = read_settings()
+_host, _port = _settings.host, _settings.port
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # IPv6 needs its brackets
-workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+workers = _settings.workers or len(os.sched_getaffinity(0))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 2)
+threads = _settings.threads
 preload_app = True
 reuse_port = True
 timeout = 30            # a worker silent this long is killed and replaced
@@ -69,7 +77,7 @@ graceful_timeout = 20   # on SIGTERM, in-flight requests get this long to finish
 keepalive = 5
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _settings.log_level.lower()
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # the heartbeat file: never on a slow or overlay disk
 # gunicorn's control socket (~/.gunicorn/gunicorn.ctl) is unused here: it fails on a read-only

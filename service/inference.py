@@ -17,7 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from flask import current_app, g
 
-from service.errors import ApiError, echo
+from service.config import current_settings
+from service.errors import RequestRefused, echo
 from service.metrics import record_predictions
 from service.registry import ModelState, Registry, Snapshot
 from shared.bundle import Bundle, InputSpec
@@ -31,19 +32,19 @@ def registry() -> Registry:
 
 def check_batch_size(count: int, what: str) -> None:
     """413 when `what` holds more images than MAX_BATCH allows in one request."""
-    limit = current_app.config["MAX_BATCH"]
+    limit = current_settings().max_batch
     if count > limit:
-        raise ApiError(413, f"{what} holds {count} images, over the limit of {limit} per request "
-                            "(MAX_BATCH)")
+        raise RequestRefused(413, f"{what} holds {count} images, over the limit of {limit} per request "
+                                  "(MAX_BATCH)")
 
 
 def check_deadline() -> None:
     """503 once the request has taken longer than REQUEST_DEADLINE_SECONDS: its thread is
     freed for others rather than held by one costly request."""
-    limit = current_app.config["REQUEST_DEADLINE_SECONDS"]
+    limit = current_settings().deadline_seconds
     if time.perf_counter() - g.start > limit:
-        raise ApiError(503, f"the request took longer than its deadline of {limit:g} s "
-                            "(REQUEST_DEADLINE_SECONDS): send fewer or smaller images")
+        raise RequestRefused(503, f"the request took longer than its deadline of {limit:g} s "
+                                  "(REQUEST_DEADLINE_SECONDS): send fewer or smaller images")
 
 
 def select_model(snapshot: Snapshot, name: str | None = None) -> ModelState:
@@ -51,10 +52,10 @@ def select_model(snapshot: Snapshot, name: str | None = None) -> ModelState:
     state = snapshot.models.get(snapshot.default_model if name is None else name)
     if state is None:
         if name is None:
-            raise ApiError(503, f"no model loaded: no valid bundle of {snapshot.default_model!r} found "
-                                "yet (train one with `make train`)")
+            raise RequestRefused(503, f"no model loaded: no valid bundle of {snapshot.default_model!r} found "
+                                      "yet (train one with `make train`)")
         served = ", ".join(snapshot.models) or "none"
-        raise ApiError(404, f"unknown model {echo(name)} (models served: {served})")
+        raise RequestRefused(404, f"unknown model {echo(name)} (models served: {served})")
     return state
 
 
@@ -70,10 +71,10 @@ def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | No
     if bundle is None:
         if not state.bundles:
             reasons = "; ".join(f"version {v.version}: {v.reason}" for v in state.versions)
-            raise ApiError(503, f"no model loaded: model {state.name!r} has no valid version "
-                                f"({reasons or 'none on disk'})")
-        raise ApiError(404, f"model {state.name!r} has no version or label {echo(version)} "
-                            f"loaded ({_loaded(state)}){_why_not(state, version)}")
+            raise RequestRefused(503, f"no model loaded: model {state.name!r} has no valid version "
+                                      f"({reasons or 'none on disk'})")
+        raise RequestRefused(404, f"model {state.name!r} has no version or label {echo(version)} "
+                                  f"loaded ({_loaded(state)}){_why_not(state, version)}")
     g.model_name, g.model_version = state.name, bundle.version
     return bundle
 
@@ -102,7 +103,7 @@ def numeric_array(values: object, what: str, integers_only: bool = False) -> np.
     allowed = "iu" if integers_only else "iuf"
     if array.dtype.kind not in allowed or list(array.shape) != shape:
         kind = "integers" if integers_only else "numbers"
-        raise ApiError(400, f"{what} must hold only {kind}, not {_describe(array)}")
+        raise RequestRefused(400, f"{what} must hold only {kind}, not {_describe(array)}")
     return array
 
 
@@ -112,19 +113,19 @@ def regular_shape(values: object, what: str) -> list[int]:
     shape, level = [], [values]
     while level and all(type(item) is list for item in level):
         if len(shape) == MAX_DIMENSIONS:
-            raise ApiError(400, f"{what} has more than {MAX_DIMENSIONS} dimensions")
+            raise RequestRefused(400, f"{what} has more than {MAX_DIMENSIONS} dimensions")
         lengths = {len(item) for item in level}
         if len(lengths) > 1:
-            raise ApiError(400, f"{what} must be a regular array of numbers (lists of "
-                                f"{sorted(lengths)[:2]} items at one depth)")
+            raise RequestRefused(400, f"{what} must be a regular array of numbers (lists of "
+                                      f"{sorted(lengths)[:2]} items at one depth)")
         shape.append(lengths.pop())
         level = [value for item in level for value in item]
     if not shape:
-        raise ApiError(400, f"{what} must be a list of numbers, not {_kind(type(values))}")
+        raise RequestRefused(400, f"{what} must be a list of numbers, not {_kind(type(values))}")
     if odd := set(map(type, level)) - {int, float}:
         if list in odd:
-            raise ApiError(400, f"{what} must be a regular array of numbers (lists beside numbers)")
-        raise ApiError(400, f"{what} must hold only numbers, not {_kind(next(iter(odd)))}")
+            raise RequestRefused(400, f"{what} must be a regular array of numbers (lists beside numbers)")
+        raise RequestRefused(400, f"{what} must hold only numbers, not {_kind(next(iter(odd)))}")
     return shape
 
 
@@ -145,18 +146,18 @@ def input_batch(array: np.ndarray, what: str, spec: InputSpec) -> np.ndarray:
     elif spec.image_shape and array.ndim == 3 and array.shape[1:] == spec.image_shape:
         batch = array.reshape(len(array), spec.size)
     else:
-        raise ApiError(400, f"{what} has shape {list(array.shape)}: {expected_shape(spec)}")
+        raise RequestRefused(400, f"{what} has shape {list(array.shape)}: {expected_shape(spec)}")
     if len(batch) == 0:
-        raise ApiError(400, f"{what} holds no images")
+        raise RequestRefused(400, f"{what} holds no images")
     check_batch_size(len(batch), what)
     # Checked before the float32 conversion, which would turn 1e300 into inf.
     if batch.dtype.kind == "f" and not np.isfinite(batch).all():
-        raise ApiError(400, f"{what} holds NaN or infinite values")
+        raise RequestRefused(400, f"{what} holds NaN or infinite values")
     low, high = batch.min(), batch.max()
     bottom, top = spec.value_range
     if low < bottom or high > top:
-        raise ApiError(400, f"{what} holds values outside {bottom:g}-{top:g} (this model's input "
-                            f"range, ink high): min {low:g}, max {high:g}")
+        raise RequestRefused(400, f"{what} holds values outside {bottom:g}-{top:g} (this model's input "
+                                  f"range, ink high): min {low:g}, max {high:g}")
     return batch.astype(np.float32, copy=False)
 
 

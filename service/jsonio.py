@@ -15,7 +15,7 @@ import orjson
 from flask import Response
 from flask.json.provider import JSONProvider
 
-from service.errors import ApiError
+from service.errors import RequestRefused
 
 # Most values (numbers, lists, objects) in one JSON body, counted before it is parsed: parsing
 # makes a Python object of each, tens of bytes apiece, however few bytes the body spends on it.
@@ -51,8 +51,8 @@ def parse_json(data: bytes) -> Any:
     # commas inside strings, which no valid body has many of).
     values = data.count(b",") + data.count(b"[") + data.count(b"{")
     if values > MAX_JSON_VALUES:
-        raise ApiError(413, f"the JSON body holds about {values} values, over the limit of "
-                            f"{MAX_JSON_VALUES}")
+        raise RequestRefused(413, f"the JSON body holds about {values} values, over the limit of "
+                                  f"{MAX_JSON_VALUES}")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -60,6 +60,6 @@ def parse_json(data: bytes) -> Any:
     try:
         return json.loads(data)
     except RecursionError:
-        raise ApiError(400, "malformed JSON: nested too deeply") from None
+        raise RequestRefused(400, "malformed JSON: nested too deeply") from None
     except ValueError as e:  # includes UnicodeDecodeError
-        raise ApiError(400, f"malformed JSON: {e}") from None
+        raise RequestRefused(400, f"malformed JSON: {e}") from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from service.errors import ApiError
+from service.errors import RequestRefused
 from service.inference import registry, select_model
 from service.jsonio import parse_json
 from service.registry import ModelState
@@ -27,15 +27,16 @@ bp = Blueprint("models", __name__)
 def models():
     snapshot = registry().snapshot
     return {"default_model": snapshot.default_model,
-            "models": [describe(state) for _, state in sorted(snapshot.models.items())]}
+            "models": [model_entry(state) for _, state in sorted(snapshot.models.items())]}
 
 
 @bp.get("/models/<name>")
 def model(name: str):
-    return describe(select_model(registry().snapshot, name))
+    return model_entry(select_model(registry().snapshot, name))
 
 
-def describe(state: ModelState) -> dict:
+def model_entry(state: ModelState) -> dict:
+    """The model as /models lists it: contract, policy, labels, loaded versions."""
     default = state.default_version
     contract = state.bundles[default] if default is not None else None
     return {
@@ -62,7 +63,7 @@ def repository_index():
     data = request.get_data()
     body = parse_json(data) if data.strip(b" \t\r\n") else {}  # JSON's whitespace only: \x0c is not
     if not isinstance(body, dict) or not isinstance(body.get("ready", False), bool):
-        raise ApiError(400, 'the request body must be a JSON object, optionally {"ready": true|false}')
+        raise RequestRefused(400, 'the request body must be a JSON object, optionally {"ready": true|false}')
     only_ready = body.get("ready", False)
     return [{"name": state.name, "version": str(v.version),
              "state": "READY" if v.ready else "UNAVAILABLE", "reason": v.reason}

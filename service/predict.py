@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from flask import Blueprint, request
 
-from service.errors import ApiError, echo
+from service.errors import RequestRefused, echo
 from service.inference import (
     check_batch_size,
     check_deadline,
@@ -78,8 +78,9 @@ def predict(name: str | None = None):
         batch = raw.astype(np.float32)
     else:
         sent = echo(mimetype) if mimetype else "(none)"
-        raise ApiError(415, f"unsupported media type {sent}: send application/json, multipart/form-data "
-                            f"with 'file' fields, or one of {', '.join(IMAGE_TYPES)}")
+        raise RequestRefused(415, f"unsupported media type {sent}: send application/json, "
+                                  "multipart/form-data with 'file' fields, or one of "
+                                  f"{', '.join(IMAGE_TYPES)}")
 
     answers = classify(bundle, batch)
     proba, labels = answers.proba, answers.labels
@@ -116,7 +117,7 @@ def predict(name: str | None = None):
 def _json_body() -> dict:
     body = parse_json(request.get_data())
     if not isinstance(body, dict) or "instances" not in body:
-        raise ApiError(400, 'the JSON body must be an object {"instances": [image, ...]}')
+        raise RequestRefused(400, 'the JSON body must be an object {"instances": [image, ...]}')
     return body
 
 
@@ -130,8 +131,8 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
     """
     recipe = bundle.input.recipe
     if recipe is None:
-        raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
-                            "recipe): send its input as JSON numbers")
+        raise RequestRefused(415, f"model {bundle.name!r} takes no images (its bundle names no image "
+                                  "recipe): send its input as JSON numbers")
     inputs, found = [], []
     for name, image in opened_images(read()):
         check_deadline()
@@ -140,7 +141,7 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
             inputs.append(recipe.from_image(image))
             found.append(_as_number(bundle, image))
         except ImageError as e:
-            raise ApiError(400, f"{name}: {e}") from None
+            raise RequestRefused(400, f"{name}: {e}") from None
     return np.stack(inputs).reshape(len(inputs), bundle.input.size), found
 
 
@@ -174,7 +175,7 @@ def _top_k(value: object, n_classes: int) -> int:
     except (TypeError, ValueError):
         k = None
     if k is None or not 1 <= k <= n_classes:
-        raise ApiError(400, f"top_k must be an integer from 1 to {n_classes}, got {echo(value)}")
+        raise RequestRefused(400, f"top_k must be an integer from 1 to {n_classes}, got {echo(value)}")
     return k
 
 
@@ -184,4 +185,4 @@ def _flag(value: str | None) -> bool:
         return False
     if value.lower() in ("1", "true", "yes"):
         return True
-    raise ApiError(400, f"return_input must be true or false (1/0, yes/no), got {echo(value)}")
+    raise RequestRefused(400, f"return_input must be true or false (1/0, yes/no), got {echo(value)}")

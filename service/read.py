@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from PIL import Image
 
-from service.errors import ApiError, echo
+from service.errors import RequestRefused, echo
 from service.inference import check_deadline, registry, select_bundle
 from service.metrics import record_predictions
 from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
@@ -35,8 +35,8 @@ def read(name: str | None = None):
     bundle = select_bundle(registry().snapshot, named_once(name, request.args.get("model")),
                            request.args.get("version"))
     if bundle.input.recipe is None:
-        raise ApiError(415, f"model {bundle.name!r} takes no images (its bundle names no image "
-                            "recipe): /read needs one")
+        raise RequestRefused(415, f"model {bundle.name!r} takes no images (its bundle names no image "
+                                  "recipe): /read needs one")
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         uploads = uploaded_files()
@@ -44,8 +44,8 @@ def read(name: str | None = None):
         uploads = [("image", request.get_data())]
     else:
         sent = echo(mimetype) if mimetype else "(none)"
-        raise ApiError(415, f"unsupported media type {sent}: send multipart/form-data with 'file' "
-                            f"fields, or one of {', '.join(IMAGE_TYPES)}")
+        raise RequestRefused(415, f"unsupported media type {sent}: send multipart/form-data with 'file' "
+                                  f"fields, or one of {', '.join(IMAGE_TYPES)}")
     readings = []
     for what, image in opened_images(uploads):
         check_deadline()
@@ -63,9 +63,9 @@ def _reading(bundle: Bundle, what: str, image: Image.Image) -> Reading:
     try:
         return read_number(load_image(image), bundle.model, bundle.input.recipe)
     except TooManyDigits as e:
-        raise ApiError(413, f"{what}: {e}") from None
+        raise RequestRefused(413, f"{what}: {e}") from None
     except ImageError as e:
-        raise ApiError(400, f"{what}: {e}") from None
+        raise RequestRefused(400, f"{what}: {e}") from None
 
 
 def _answer(reading: Reading, threshold: float | None) -> dict:

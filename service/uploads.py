@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app, request
+from flask import request
 from PIL import Image
 
-from service.errors import ApiError, echo
+from service.config import current_settings
+from service.errors import RequestRefused, echo
 from service.inference import check_batch_size
+from shared.limits import IMAGE_MEDIA_TYPES
 from shared.preprocess import ImageError, ImageTooLarge, open_image
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
+IMAGE_TYPES = IMAGE_MEDIA_TYPES  # the Content-Types of a raw image body
 
 
 def named_once(in_path: str | None, in_query: str | None) -> str | None:
     """The model a request names, in its path or in ?model= (400 when it names two)."""
     if in_path is not None and in_query is not None and in_path != in_query:
-        raise ApiError(400, f"two models named: {echo(in_path)} in the path, {echo(in_query)} in ?model=")
+        raise RequestRefused(400, f"two models named: {echo(in_path)} in the path, "
+                                  f"{echo(in_query)} in ?model=")
     return in_path if in_path is not None else in_query
 
 
@@ -27,7 +30,7 @@ def uploaded_files() -> list[tuple[str, bytes]]:
     files = request.files.getlist("file")
     if not files:
         fields = sorted(set(request.files) | set(request.form), key=str) or "none"  # a part may have no name
-        raise ApiError(400, f"multipart body has no 'file' field (fields sent: {fields})")
+        raise RequestRefused(400, f"multipart body has no 'file' field (fields sent: {fields})")
     check_batch_size(len(files), "the multipart body")
     return [(f"file {i + 1} ({echo(f.filename)})", f.read()) for i, f in enumerate(files)]
 
@@ -43,17 +46,17 @@ def opened_images(uploads: list[tuple[str, bytes]]) -> list[tuple[str, Image.Ima
 def _opened(name: str, data: bytes) -> Image.Image:
     """The image in `data`, its header read and checked against the per-image limits."""
     try:
-        return open_image(data, current_app.config["MAX_IMAGE_PIXELS"])
+        return open_image(data, current_settings().max_image_pixels)
     except ImageTooLarge as e:
-        raise ApiError(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
+        raise RequestRefused(413, f"{name}: {e} (MAX_IMAGE_PIXELS)") from None
     except ImageError as e:
-        raise ApiError(400, f"{name}: {e}") from None
+        raise RequestRefused(400, f"{name}: {e}") from None
 
 
 def _check_request_pixels(images: Iterable[Image.Image]) -> None:
     """413 when the images together hold more pixels to decode than MAX_REQUEST_PIXELS."""
-    limit = current_app.config["MAX_REQUEST_PIXELS"]
+    limit = current_settings().max_request_pixels
     total = sum(image.width * image.height for image in images)
     if total > limit:
-        raise ApiError(413, f"the request's images hold {total} pixels to decode, over the limit "
-                            f"of {limit} per request (MAX_REQUEST_PIXELS)")
+        raise RequestRefused(413, f"the request's images hold {total} pixels to decode, over the limit "
+                                  f"of {limit} per request (MAX_REQUEST_PIXELS)")

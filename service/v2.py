@@ -30,11 +30,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 import shared
 from service import binary
-from service.errors import ApiError, echo
+from service.config import current_settings
+from service.errors import RequestRefused, echo
 from service.inference import (
     MAX_DIMENSIONS,
     classify,
@@ -108,8 +109,8 @@ def model_ready(name: str, version: str | None = None):
 def infer(name: str, version: str | None = None):
     bundle = select_bundle(registry().snapshot, name, version)
     if request.content_encoding not in (None, "", "identity"):
-        raise ApiError(415, f"Content-Encoding {echo(request.content_encoding)} is not supported: "
-                            "send the body uncompressed")
+        raise RequestRefused(415, f"Content-Encoding {echo(request.content_encoding)} is not supported: "
+                                  "send the body uncompressed")
     head, tail = binary.split_body(request.get_data(), request.headers.get(binary.HEADER))
     body = _json_object(head)
     tensor = _single_input(body.get("inputs"))
@@ -140,21 +141,22 @@ def infer(name: str, version: str | None = None):
 def _json_object(data: bytes) -> dict:
     body = parse_json(data)
     if not isinstance(body, dict):
-        raise ApiError(400, 'the request body must be a JSON object with "inputs"')
+        raise RequestRefused(400, 'the request body must be a JSON object with "inputs"')
     if "id" in body and not isinstance(body["id"], str):
-        raise ApiError(400, '"id" must be a string')
+        raise RequestRefused(400, '"id" must be a string')
     return body
 
 
 def _single_input(inputs: object) -> dict:
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise ApiError(400, f'"inputs" must be a list of one tensor named {INPUT_NAME!r}')
+        raise RequestRefused(400, f'"inputs" must be a list of one tensor named {INPUT_NAME!r}')
     tensor = inputs[0]
     if tensor.get("name") != INPUT_NAME:
-        raise ApiError(400, f"unknown input {echo(tensor.get('name'))}: the model's input is {INPUT_NAME!r}")
+        raise RequestRefused(400, f"unknown input {echo(tensor.get('name'))}: the model's input is "
+                                  f"{INPUT_NAME!r}")
     for key in ("shape", "datatype"):
         if key not in tensor:
-            raise ApiError(400, f"input {INPUT_NAME!r} has no {key!r}")
+            raise RequestRefused(400, f"input {INPUT_NAME!r} has no {key!r}")
     return tensor
 
 
@@ -163,24 +165,24 @@ def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
     what = f"input {INPUT_NAME!r}"
     datatype = tensor["datatype"]
     if datatype not in DATATYPES:
-        raise ApiError(400, f"datatype {echo(datatype)} is not supported: use {' or '.join(DATATYPES)}")
+        raise RequestRefused(400, f"datatype {echo(datatype)} is not supported: use {' or '.join(DATATYPES)}")
     shape = _checked_shape(tensor["shape"], bundle)
     size = binary.declared_size(binary.parameters(tensor, what), what)
     if size is None:
         if tail:
-            raise ApiError(400, f"{len(tail)} bytes follow the JSON but no input declares "
-                                f'"{binary.SIZE}"')
+            raise RequestRefused(400, f"{len(tail)} bytes follow the JSON but no input declares "
+                                      f'"{binary.SIZE}"')
         if "data" not in tensor:
-            raise ApiError(400, f'{what} has neither "data" nor a "{binary.SIZE}" parameter')
+            raise RequestRefused(400, f'{what} has neither "data" nor a "{binary.SIZE}" parameter')
         data = numeric_array(tensor["data"], f"{what} data", integers_only=datatype == "UINT8")
         if data.size != math.prod(shape):
-            raise ApiError(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
+            raise RequestRefused(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
         return input_batch(data.reshape(shape), what, bundle.input)
     if "data" in tensor:
-        raise ApiError(400, f'{what} has both "data" and "{binary.SIZE}": send its values one way')
+        raise RequestRefused(400, f'{what} has both "data" and "{binary.SIZE}": send its values one way')
     if size != len(tail):
-        raise ApiError(400, f'{what} declares "{binary.SIZE}": {size}, but {len(tail)} bytes follow '
-                            f"the JSON part ({binary.HEADER})")
+        raise RequestRefused(400, f'{what} declares "{binary.SIZE}": {size}, but {len(tail)} bytes follow '
+                                  f"the JSON part ({binary.HEADER})")
     return input_batch(binary.tensor_from_bytes(tail, datatype, shape, what), what, bundle.input)
 
 
@@ -189,12 +191,12 @@ def _checked_shape(shape: object, bundle: Bundle) -> list[int]:
     integers (no overflow), is at most MAX_BATCH examples of the model's size."""
     if (not isinstance(shape, list) or not 1 <= len(shape) <= MAX_DIMENSIONS
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise ApiError(400, f'"shape" must be a list of 1 to {MAX_DIMENSIONS} non-negative integers, '
-                            f"got {echo(shape)}")
-    limit = current_app.config["MAX_BATCH"] * bundle.input.size
+        raise RequestRefused(400, f'"shape" must be a list of 1 to {MAX_DIMENSIONS} non-negative integers, '
+                                  f"got {echo(shape)}")
+    limit = current_settings().max_batch * bundle.input.size
     if math.prod(shape) > limit:
-        raise ApiError(413, f"shape {echo(shape)} holds {math.prod(shape)} values, over the limit of "
-                            f"{limit} (MAX_BATCH examples of {bundle.input.size})")
+        raise RequestRefused(413, f"shape {echo(shape)} holds {math.prod(shape)} values, over the limit of "
+                                  f"{limit} (MAX_BATCH examples of {bundle.input.size})")
     return shape
 
 
@@ -205,14 +207,14 @@ def _requested_outputs(requested: object, as_bytes: bool) -> dict[str, bool]:
     names = [o.get("name") if isinstance(o, dict) else None for o in requested] \
         if isinstance(requested, list) else None
     if not names or any(not isinstance(n, str) or n not in OUTPUT_TYPES for n in names):
-        raise ApiError(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUT_TYPES))}, '
-                            f"got {echo(requested)}")
+        raise RequestRefused(400, f'"outputs" must list tensors named {", ".join(map(repr, OUTPUT_TYPES))}, '
+                                  f"got {echo(requested)}")
     wanted = {}
     for name, output in zip(names, requested):
         what = f"output {name!r}"
         params = binary.parameters(output, what)
         if "classification" in params:
-            raise ApiError(400, f"{what}: the classification extension is not supported; "
-                                "ask for 'label' and 'probabilities'")
+            raise RequestRefused(400, f"{what}: the classification extension is not supported; "
+                                      "ask for 'label' and 'probabilities'")
         wanted[name] = binary.flag(params, "binary_data", what, default=as_bytes)
     return wanted

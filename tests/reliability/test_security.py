@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 
 from service.app import create_app
 from service.config import Settings
-from service.security import SecuritySettings
 from tests.reliability.checks import problem
 from tests.reliability.inputs import path_segments
-from tests.server import SECURITY_VARIABLES, Server
+from tests.server import Server
 
 TOKEN = "s3cret-token-for-tests"
 INFER = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8", "data": [0] * 784}]}
@@ -83,11 +82,8 @@ def test_only_the_integer_of_a_loaded_version_selects_it(decoy_server, name, ver
 # --- bearer token ----------------------------------------------------------------------------
 
 def app_with(monkeypatch, model_dir: Path, **env: str) -> Flask:
-    for key in SECURITY_VARIABLES:
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return create_app(Settings(model_dir=model_dir))
+    """The app with the settings these variables give (and none of the caller's shell)."""
+    return create_app(Settings.from_env({"MODEL_DIR": str(model_dir), **env}))
 
 
 GUARDED = [("POST", "/predict", INSTANCES), ("GET", "/models", None), ("GET", "/v2/models/mnist", None),
@@ -153,7 +149,7 @@ def test_token_from_a_file(monkeypatch, model_dir, tmp_path):
 ])
 def test_bad_security_settings_stop_the_start(env, message):
     with pytest.raises(ValueError, match=message):
-        SecuritySettings.from_env(env)
+        Settings.from_env(env)
 
 
 def test_token_works_through_gunicorn(model_dir, tmp_path):

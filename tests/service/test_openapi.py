@@ -18,7 +18,6 @@ from referencing.jsonschema import DRAFT202012
 
 from service.app import create_app
 from service.config import Settings
-from tests.server import SECURITY_VARIABLES
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 AUTOMATIC = {"HEAD", "OPTIONS"}  # Flask answers these for every route by itself
@@ -33,11 +32,8 @@ def document(url) -> dict:
 
 
 def make_app(monkeypatch, model_dir: Path, settings: Settings | None = None, **env: str) -> Flask:
-    for key in SECURITY_VARIABLES:
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return create_app(settings or Settings(model_dir=model_dir))
+    """The app with `settings`, else with the settings these variables give (none of the shell's)."""
+    return create_app(settings or Settings.from_env({"MODEL_DIR": str(model_dir), **env}))
 
 
 def operations(document: dict):
