@@ -13,7 +13,7 @@ Read in this order:
     cli.py      the `digitnet` command: predict, read, models, health
 """
 
-from client.api import Client, Digit, Health, Limits, Outcome, Prediction, Reading
+from client.api import Client, Digit, Health, Limits, Outcome, Prediction, Reading, Retries
 from client.errors import (
     ApiError,
     BadRequest,
@@ -28,6 +28,6 @@ from client.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["Client", "Digit", "Health", "Limits", "Outcome", "Prediction", "Reading", "ApiError",
+__all__ = ["Client", "Digit", "Health", "Limits", "Outcome", "Prediction", "Reading", "Retries", "ApiError",
            "BadRequest", "ConnectionFailed", "DigitnetError", "InputError", "NotFound", "PayloadTooLarge",
            "ServerError", "ServiceUnavailable", "Unauthorized", "UnsupportedMediaType"]

@@ -11,8 +11,8 @@
         digitnet.models(), digitnet.model("digits")
 
 Every request goes through one `requests` session whose urllib3 `Retry` sends it again, with
-exponential backoff, after a connection error and on 502, 503 and 504 (a restarting worker, a
-proxy without its upstream, no model loaded yet). A prediction has no side effect, so POSTs are
+exponential backoff (`retries=Retries(times=3, backoff=0.5)`), after a connection error and on
+502, 503 and 504 (a restarting worker, a proxy without its upstream, no model loaded yet). A prediction has no side effect, so POSTs are
 retried too. Inputs are split into requests of at most the service's MAX_BATCH images and
 MAX_CONTENT_LENGTH bytes, which the client learns from the service's /openapi.json
 (`info.x-limits`) unless `max_batch` is given. Failures raise the types of client/errors.py.
@@ -31,6 +31,7 @@ from urllib3.util.retry import Retry
 
 from client.errors import ApiError, ConnectionFailed, DigitnetError, api_error
 from client.inputs import Input, Item, batches, items
+from shared.limits import MAX_BATCH, MAX_CONTENT_LENGTH
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = (502, 503, 504)
@@ -106,22 +107,33 @@ class Limits:
     max_content_length: int
 
 
-DEFAULT_LIMITS = Limits(256, 16 * 1024 * 1024)  # the service's defaults, for one that states none
+# The service's defaults (shared/limits.py), for one that states none.
+DEFAULT_LIMITS = Limits(MAX_BATCH, MAX_CONTENT_LENGTH)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a request is sent again after a connection error or a 502/503/504, and the
+    first wait in seconds (doubling each time)."""
+
+    times: int = 3
+    backoff: float = 0.5
 
 
 class Client:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 60.0,
-                 retries: int = 3, backoff: float = 0.5, max_batch: int | None = None) -> None:
+                 retries: Retries = Retries(), max_batch: int | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.max_batch = max_batch
         self._limits: Limits | None = None
+        times, backoff = retries.times, retries.backoff
         self._session = self._new_session(token, Retry(
-            total=retries, connect=retries, read=retries, status=retries, other=0,
+            total=times, connect=times, read=times, status=times, other=0,
             backoff_factor=backoff, status_forcelist=RETRY_STATUSES, allowed_methods=None,
             raise_on_status=False, respect_retry_after_header=True))
         # Health probes answer at once: "not ready" is an answer, not a failure to retry.
-        self._probe = self._new_session(token, Retry(total=retries, connect=retries, read=0, status=0,
+        self._probe = self._new_session(token, Retry(total=times, connect=times, read=0, status=0,
                                                      other=0, backoff_factor=backoff))
 
     @staticmethod

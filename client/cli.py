@@ -19,12 +19,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from client.api import DEFAULT_URL, Client, Outcome
+from client.api import DEFAULT_URL, Client, Outcome, Retries
 from client.errors import ApiError, ConnectionFailed, ServerError, ServiceUnavailable
+from shared.limits import IMAGE_FORMAT_NAMES, IMAGE_SUFFIXES
 
 EXIT_CODES = """exit codes:
   0  done: every input predicted; the service live and ready
@@ -35,7 +37,6 @@ EXIT_CODES = """exit codes:
   5  the service is not ready (no model loaded: 503) or failed (5xx)
 """
 OK, SOME_FAILED, USAGE, UNREACHABLE, REFUSED, UNAVAILABLE = 0, 1, 2, 3, 4, 5
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 PROGRESS_FROM = 2  # inputs: a bar for one file is noise
 
 
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         with Client(args.url, token=os.environ.get("API_TOKEN") or None, timeout=args.timeout,
-                    retries=args.retries) as client:
+                    retries=Retries(args.retries)) as client:
             return args.command(client, args)
     except ConnectionFailed as e:
         return fail(str(e), UNREACHABLE)
@@ -73,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", parents=[common], help="read the digit in each image",
                                   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("inputs", nargs="+", metavar="FILE",
-                         help="image files (PNG, JPEG, GIF, BMP, WebP), or folders of them")
+                         help=f"image files ({IMAGE_FORMAT_NAMES}), or folders of them")
     predict.add_argument("--model", help="the model that must answer (default: the service's)")
     predict.add_argument("--version", metavar="N|LABEL",
                          help="the version that must answer, by number or by label such as 'stable' "
@@ -85,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
     read = commands.add_parser("read", parents=[common], help="read each image as a whole number",
                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     read.add_argument("inputs", nargs="+", metavar="FILE",
-                      help="image files (PNG, JPEG, GIF, BMP, WebP), or folders of them")
+                      help=f"image files ({IMAGE_FORMAT_NAMES}), or folders of them")
     read.add_argument("--model", help="the model that must answer (default: the service's)")
     read.add_argument("--version", metavar="N|LABEL", help="the version that must answer")
     read.set_defaults(command=run_read)
@@ -105,22 +106,28 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a command shows its outcomes: a table's headers and row, or a JSON line."""
+
+    headers: list[str]
+    to_json: Callable[[Outcome], dict]
+    to_row: Callable[[Outcome], list[str]]
+
+
 def run_predict(client: Client, args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
     outcomes = client.predict_each(paths, top_k=args.top_k, model=args.model, version=args.version)
-    return report(outcomes, len(paths), args.json, ["file", "label", "confidence", "top k"],
-                  as_json, as_row)
+    return report(outcomes, len(paths), args.json, PREDICTIONS)
 
 
 def run_read(client: Client, args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
     outcomes = client.read_each(paths, model=args.model, version=args.version)
-    return report(outcomes, len(paths), args.json, ["file", "text", "confidence", "digits"],
-                  reading_json, reading_row)
+    return report(outcomes, len(paths), args.json, READINGS)
 
 
-def report(outcomes: Iterable[Outcome], count: int, as_lines: bool, headers: list[str],
-           to_json: Callable[[Outcome], dict], to_row: Callable[[Outcome], list[str]]) -> int:
+def report(outcomes: Iterable[Outcome], count: int, as_lines: bool, layout: Layout) -> int:
     """Print each outcome as it comes (a JSON line each, or a table at the end) with a progress
     bar on a terminal; SOME_FAILED when some inputs failed."""
     rows, failed = [], 0
@@ -129,12 +136,12 @@ def report(outcomes: Iterable[Outcome], count: int, as_lines: bool, headers: lis
         for outcome in outcomes:
             failed += outcome.error is not None
             if as_lines:
-                print(json.dumps(to_json(outcome)), flush=True)
+                print(json.dumps(layout.to_json(outcome)), flush=True)
             else:
-                rows.append(to_row(outcome))
+                rows.append(layout.to_row(outcome))
             progress.update()
     if not as_lines:
-        print_table(headers, rows)
+        print_table(layout.headers, rows)
     if failed:
         return fail(f"{failed} of {count} inputs could not be predicted", SOME_FAILED)
     return OK
@@ -197,6 +204,10 @@ def reading_row(outcome: Outcome) -> list[str]:
     r = outcome.prediction
     return [r.source, r.text, f"{r.confidence:.3f}" + ("" if r.sure else " (not sure)"),
             ", ".join(f"{d.label} {d.confidence:.3f}" for d in r.digits)]
+
+
+PREDICTIONS = Layout(["file", "label", "confidence", "top k"], as_json, as_row)
+READINGS = Layout(["file", "text", "confidence", "digits"], reading_json, reading_row)
 
 
 def run_models(client: Client, args: argparse.Namespace) -> int:

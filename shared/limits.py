@@ -21,6 +21,7 @@ REQUEST_DEADLINE_SECONDS = 10.0         # a request still decoding images after 
 
 
 class ImageFormat(NamedTuple):
+    name: str                    # as people write it
     pillow: str                  # Pillow's name of the format (`Image.format`)
     media_type: str              # the Content-Type of a raw body in this format
     suffixes: tuple[str, ...]    # file names the command line takes for it
@@ -28,12 +29,13 @@ class ImageFormat(NamedTuple):
 
 # The formats whose decoders we trust; Pillow knows many more.
 IMAGE_FORMATS = (
-    ImageFormat("PNG", "image/png", (".png",)),
-    ImageFormat("JPEG", "image/jpeg", (".jpg", ".jpeg")),
-    ImageFormat("GIF", "image/gif", (".gif",)),
-    ImageFormat("BMP", "image/bmp", (".bmp",)),
-    ImageFormat("WEBP", "image/webp", (".webp",)),
+    ImageFormat("PNG", "PNG", "image/png", (".png",)),
+    ImageFormat("JPEG", "JPEG", "image/jpeg", (".jpg", ".jpeg")),
+    ImageFormat("GIF", "GIF", "image/gif", (".gif",)),
+    ImageFormat("BMP", "BMP", "image/bmp", (".bmp",)),
+    ImageFormat("WebP", "WEBP", "image/webp", (".webp",)),
 )
 PILLOW_FORMATS = tuple(f.pillow for f in IMAGE_FORMATS)
 IMAGE_MEDIA_TYPES = tuple(f.media_type for f in IMAGE_FORMATS)
 IMAGE_SUFFIXES = frozenset(suffix for f in IMAGE_FORMATS for suffix in f.suffixes)
+IMAGE_FORMAT_NAMES = ", ".join(f.name for f in IMAGE_FORMATS)  # "PNG, JPEG, GIF, BMP, WebP"

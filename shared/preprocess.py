@@ -33,11 +33,12 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
+from shared.limits import PILLOW_FORMATS
 from shared.lines import remove_lines
 
 FIELD = 28            # MNIST images are FIELD x FIELD
 BOX = 20              # the digit's longer side, as in MNIST
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # decoders we trust; Pillow knows many more
+FORMATS = PILLOW_FORMATS  # decoders we trust (shared/limits.py); Pillow knows many more
 WORKING_SIDE = 512    # larger images are shrunk first: 20 px is the goal, this is plenty
 # Memory one image may take to decode (estimated from its header, refused before decoding): a
 # 12-megapixel photo in RGB, or one in grey with transparency, fits.

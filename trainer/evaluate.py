@@ -31,13 +31,11 @@ import numpy as np
 from tqdm import tqdm
 
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
+from shared.limits import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS  # the service's: images it would take
 from shared.model import Model
 from shared.preprocess import ImageError
 from trainer.calibration import expected_calibration_error
 from trainer.report import confusion_matrix, plot_evaluation, write_json
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
-MAX_IMAGE_PIXELS = 12_600_000  # the service's default MAX_IMAGE_PIXELS
 
 
 @dataclass

@@ -18,6 +18,7 @@ from client import (
     Health,
     NotFound,
     PayloadTooLarge,
+    Retries,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -186,7 +187,7 @@ def test_token(model_dir, tmp_path, digit_files):
 
 
 def test_unreachable_service(tmp_path):
-    with Client(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01) as client:
+    with Client(f"http://127.0.0.1:{free_port()}", retries=Retries(1, backoff=0.01)) as client:
         with pytest.raises(ConnectionFailed, match="refused"):
             client.health()
 
@@ -197,7 +198,7 @@ def test_connection_errors_are_retried_until_the_service_is_up(model_dir, tmp_pa
     result: dict = {}
 
     def predict() -> None:  # retried after 0, 1, 2, 4, 8, 16, 32 s: a minute for the server to start
-        with Client(f"http://127.0.0.1:{port}", retries=7, backoff=0.5) as client:
+        with Client(f"http://127.0.0.1:{port}", retries=Retries(7, backoff=0.5)) as client:
             try:
                 result["prediction"] = client.predict(path)[0]
             except Exception as e:  # reported by the assertion below
@@ -217,7 +218,7 @@ def test_503_is_retried_until_a_model_is_loaded(model_dir, tmp_path, digit_files
     empty.mkdir()
     path, label = next(iter(digit_files.items()))
     with Server(empty, tmp_path / "server.log") as server:
-        with Client(server.url, retries=2, backoff=0.05) as impatient:
+        with Client(server.url, retries=Retries(2, backoff=0.05)) as impatient:
             health = impatient.health()
             assert health.live and not health.ready and "no valid bundle" in health.error
             with pytest.raises(ServiceUnavailable, match="no model loaded") as refused:
@@ -231,7 +232,7 @@ def test_503_is_retried_until_a_model_is_loaded(model_dir, tmp_path, digit_files
             shutil.copytree(model_dir / "mnist", empty / "mnist")
 
         threading.Thread(target=train_arrives).start()
-        with Client(server.url, retries=8, backoff=0.25) as patient:
+        with Client(server.url, retries=Retries(8, backoff=0.25)) as patient:
             assert patient.predict(path)[0].label == label  # 503s until the watcher loads version 1
 
 
