@@ -3,7 +3,7 @@
 Read in this order:
 
     app.py            create_app(): settings, registry, blueprints, request id and log line
-    config.py         the environment variables the app reads
+    config.py         Settings: every environment variable, typed, read once
     registry.py       the model repository: every model's loaded versions and labels, the
                       directory watcher, atomic swaps (no HTTP)
     policy.py         a model's policy.json: version policy, labels, default (no HTTP)
