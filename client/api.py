@@ -15,7 +15,8 @@ exponential backoff (`retries=Retries(times=3, backoff=0.5)`), after a connectio
 502, 503 and 504 (a restarting worker, a proxy without its upstream, no model loaded yet). A
 prediction has no side effect, so POSTs are retried too. Inputs are split into requests of at
 most the service's MAX_BATCH images and MAX_CONTENT_LENGTH bytes, which the client learns from
-the service's /openapi.json (`info.x-limits`) unless `max_batch` is given. Failures raise the types of client/errors.py.
+the service's /openapi.json (`info.x-limits`) unless `max_batch` is given. Failures raise the
+types of client/errors.py.
 """
 
 from __future__ import annotations
