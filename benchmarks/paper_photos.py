@@ -28,12 +28,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from shared import environment
 
 PAPERS = ("plain", "ruled", "boxed")
 DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared/data/pendigits"
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--evaluate", action="store_true",
                         help="then read the three folders with the newest model and print them")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")))
-    parser.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"))
+    parser.add_argument("--model-dir", type=Path, default=environment.model_dir())
+    parser.add_argument("--model-name", default=environment.model_name())
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")

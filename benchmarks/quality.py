@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.table import print_table
+from shared import environment
 from shared.bundle import Bundle, list_versions, load_bundle, version_path
 from trainer.augment import AugmentConfig
 from trainer.cli import PRESETS
@@ -102,8 +103,8 @@ def main() -> None:
                  for key, name in (("default", "as it is"), ("unstyled", "without styles"),
                                    ("plain", "no augmentation"))])
 
-    model_dir = Path(os.environ.get("MODEL_DIR", "models"))
-    name = os.environ.get("MODEL_NAME", "mnist")
+    model_dir = environment.model_dir()
+    name = environment.model_name()
     best = newest_best_bundle(model_dir, name)
     print()
     if best is None:

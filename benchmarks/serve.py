@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import table
+from shared import environment
 from shared.bundle import latest_bundle_path, save_new_version
 from tests.helpers import drawn_digit, encode, multipart_file
 from tests.load import Load, summarize
@@ -148,8 +149,8 @@ def server_options(args: argparse.Namespace) -> dict:
 
 def model_directory(scratch: Path, mnist) -> Path:
     """$MODEL_DIR when it holds a bundle of $MODEL_NAME, else a freshly trained small model."""
-    model_dir = Path(os.environ.get("MODEL_DIR", "models"))
-    name = os.environ.get("MODEL_NAME", "mnist")
+    model_dir = environment.model_dir()
+    name = environment.model_name()
     if latest_bundle_path(model_dir, name) is not None:
         return model_dir.resolve()
     print(f"no bundle in {model_dir / name}: training a small one for the benchmark", flush=True)

@@ -21,6 +21,7 @@ from flask import current_app
 
 from shared import limits
 from shared.bundle import MODEL_NAME
+from shared.environment import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXTENSION = "digitnet.settings"  # where create_app keeps the settings: app.extensions[EXTENSION]
@@ -84,11 +85,11 @@ def setting(env: str, default: Any, description: str, parse: Callable[[str, str]
 class Settings:
     # The model repository
     model_dir: Path = setting(
-        "MODEL_DIR", Path("models"), "the model repository: a folder per model, "
+        "MODEL_DIR", DEFAULT_MODEL_DIR, "the model repository: a folder per model, "
         "`<MODEL_DIR>/<model>/<version>.npz` and optionally `<MODEL_DIR>/<model>/policy.json`; "
         "every model is served", _path)
     model_name: str = setting(
-        "MODEL_NAME", "mnist", "the default model: it answers requests that name none, and the "
+        "MODEL_NAME", DEFAULT_MODEL_NAME, "the default model: it answers requests that name none, and the "
         "server is ready once it has a version loaded")
     poll_seconds: float = setting(
         "MODEL_POLL_SECONDS", 2.0, "how often each worker looks for new or removed versions and "

@@ -8,11 +8,11 @@ name is a model of its own, with its own input, served beside the others.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from shared import environment
 from shared.bundle import MODEL_NAME, BundleError
 from trainer.augment import AugmentConfig
 from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
@@ -123,11 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="digits = scikit-learn's bundled 8x8 digits (offline, for demos)")
     data.add_argument("--data-source", choices=["idx", "openml"], default="idx",
                       help="MNIST from the IDX files (downloaded when missing) or OpenML")
-    data.add_argument("--data-dir", type=Path, default=os.environ.get("MNIST_DIR") or None,
+    data.add_argument("--data-dir", type=Path,  # unset: trainer/data.py's default_mnist_dir()
                       help="folder of the MNIST IDX files (env MNIST_DIR; default: a cache dir)")
 
     out = parser.add_argument_group("output")
-    out.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")),
+    out.add_argument("--model-dir", type=Path, default=environment.model_dir(),
                      help="where bundles go (env MODEL_DIR)")
     out.add_argument("--model-name",
                      help="model name: bundles are MODEL_DIR/NAME/VERSION.npz (default: the "

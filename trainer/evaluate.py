@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from shared import environment
 from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
 from shared.limits import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS  # the service's: images it would take
 from shared.model import Model
@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved model on a folder of labelled image files, through the "
                     "service's own preprocessing.")
     parser.add_argument("folder", type=Path, help="labels.csv (file,label) or subfolders 0/..9/")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")))
-    parser.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"))
+    parser.add_argument("--model-dir", type=Path, default=environment.model_dir())
+    parser.add_argument("--model-name", default=environment.model_name())
     parser.add_argument("--version", type=int, help="default: the newest version")
     parser.add_argument("--name", help="the data set's name in the report (default: the folder's)")
     parser.add_argument("--no-report", action="store_true", help="print only, write nothing")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from shared import environment
 from shared.bundle import Bundle, BundleError
 from shared.preprocess import ImageError, decode_image
 from shared.segment import read_number, read_unless_single
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.evaluate_numbers",
                                      description="Read a folder of images of numbers as POST /read does.")
     parser.add_argument("folder", type=Path, help="labels.csv (file,label[,touching]) and the images")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models")))
-    parser.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "mnist"))
+    parser.add_argument("--model-dir", type=Path, default=environment.model_dir())
+    parser.add_argument("--model-name", default=environment.model_name())
     parser.add_argument("--version", type=int, help="default: the newest version")
     parser.add_argument("--no-report", action="store_true", help="print only, write nothing")
     args = parser.parse_args(argv)

@@ -44,7 +44,7 @@ LIBRARY_VARIABLES = {"MPLCONFIGDIR"}
 # Variables of libraries the service's own code sets or reads, not settings of the app.
 SERVICE_LIBRARY_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                              "MKL_NUM_THREADS"}
-ENVIRON_READ = re.compile(r"""environ(?:\.get\(|\[|\.setdefault\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+ENVIRON_READ = re.compile(r"""\benv(?:iron)?(?:\.get\(|\[|\.setdefault\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
 def documents(path: Path) -> list[dict]:
@@ -202,7 +202,7 @@ def test_probe_paths_answer_on_a_real_server(sources, model_dir, tmp_path):
 
 def source_env_reads(folder: Path) -> set[str]:
     """Variable names read with `environ.get("NAME")`, `environ["NAME"]` or `environ.setdefault`
-    in a folder's modules."""
+    (or from an `env` mapping alike) in a folder's modules."""
     return {name for path in folder.rglob("*.py") for name in ENVIRON_READ.findall(path.read_text())}
 
 
@@ -222,7 +222,8 @@ def test_service_sets_only_variables_the_app_reads(sources):
 
 @pytest.mark.parametrize("kind", ["Job", "CronJob"])
 def test_trainer_sets_only_variables_it_reads(sources, kind):
-    read = source_env_reads(ROOT / "trainer") | LIBRARY_VARIABLES
+    # The trainer reads the repository's place through shared/environment.py.
+    read = source_env_reads(ROOT / "trainer") | source_env_reads(ROOT / "shared") | LIBRARY_VARIABLES
     assert {"MODEL_NAME", "MNIST_DIR"} <= read
     container = pod_specs(sources)[kind]["containers"][0]
     assert env_names(container) <= read, env_names(container) - read
