@@ -41,6 +41,22 @@ from gunicorn.glogging import Logger
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+
+def read_settings():
+    """The app's settings; a bad value stops the server with the message naming it. Imported
+    here, not at the top: after the variables above are set, as the settings' module imports
+    NumPy."""
+    from service.config import Settings
+
+    try:
+        return Settings.from_env()
+    except ValueError as e:
+        raise SystemExit(f"digitnet: {e}") from None
+
+
+# Before the metrics folder is made: a bad setting stops the server with nothing to clean.
+_settings = read_settings()
+
 # Before prometheus_client is imported; emptied now, at master start (a restart must not add up
 # the previous run's counters).
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -55,16 +71,6 @@ else:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
     _own_metrics_dir = True
 
-
-def read_settings():
-    """The app's settings. Imported here, not at the top: after the variables above are set,
-    as the settings' module imports NumPy."""
-    from service.config import Settings
-
-    return Settings.from_env()
-
-
-_settings = read_settings()
 _host, _port = _settings.host, _settings.port
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # IPv6 needs its brackets
 workers = _settings.workers or len(os.sched_getaffinity(0))
