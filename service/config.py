@@ -4,8 +4,9 @@ Each field of `Settings` carries its variable's name, its default and a one-line
 `Settings.from_env()` reads them, `python -m service.config --markdown` prints the table of
 docs/reference/environment.md from them, and a test keeps that page in step. The app
 (`create_app(settings)`), its security layer (service/security.py) and the server
-(service/gunicorn.conf.py) all read this one object. The limits' defaults are shared/limits.py's.
-A bad value stops the service at start with a message naming the variable.
+(service/gunicorn.conf.py) all read this one object; during a request, `current_settings()`
+finds it. The limits' defaults are shared/limits.py's. A bad value stops the service at start
+with a message naming the variable.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def setting(env: str, default: Any, description: str, parse: Callable[[str, str]
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the service can be told. `Settings.from_env()` reads each field from its
+    variable; `Settings(model_dir=..., max_batch=...)` (a test) reads nothing: the fields not
+    given keep their defaults."""
+
     # The model repository
     model_dir: Path = setting(
         "MODEL_DIR", DEFAULT_MODEL_DIR, "the model repository: a folder per model, "
