@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.bundle import MODEL_NAME
+from shared.repository import MODEL_NAME
 
 
 @dataclass(frozen=True)
