@@ -227,7 +227,8 @@ def evaluate_sets(folders: dict[str, Path], model_dir: Path, model_name: str) ->
     """Read each folder with the newest model of `model_name`, as `make evaluate` does, and
     print the papers side by side (each against plain paper)."""
     from benchmarks.table import print_table
-    from shared.bundle import latest_bundle_path, load_bundle
+    from shared.bundle import load_bundle
+    from shared.repository import latest_bundle_path
     from trainer.evaluate import evaluate, read_folder
 
     path = latest_bundle_path(model_dir, model_name)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from benchmarks.table import print_table
 from shared import environment
-from shared.bundle import Bundle, list_versions, load_bundle, version_path
+from shared.bundle import Bundle, load_bundle
+from shared.repository import list_versions, version_path
 from trainer.augment import AugmentConfig
 from trainer.cli import PRESETS
 from trainer.data import load_mnist
@@ -48,13 +49,13 @@ def train_and_measure(config: TrainingConfig, data, images: LabelledImages, name
         bundle = load_bundle(result.bundle.path)
     summary = evaluate(bundle, images, progress=False).summary(bundle.confidence_threshold)
     return {"bundle": bundle, "wall": wall, "summary": summary,
-            "epoch": statistics.median(bundle.manifest["training"]["epoch_seconds"])}
+            "epoch": statistics.median(bundle.manifest.training["epoch_seconds"])}
 
 
 def newest_best_bundle(model_dir: Path, name: str) -> Bundle | None:
     for version in reversed(list_versions(model_dir, name)):
         bundle = load_bundle(version_path(model_dir, name, version))
-        if bundle.manifest.get("training", {}).get("preset") == "best":
+        if (bundle.manifest.training or {}).get("preset") == "best":
             return bundle
     return None
 
@@ -76,7 +77,7 @@ def main() -> None:
             "plain": train_and_measure(plain, data, images, "default, no augmentation")}
 
     def figures(run: dict) -> list[float]:
-        metrics, summary = run["bundle"].manifest["metrics"], run["summary"]
+        metrics, summary = run["bundle"].manifest.metrics, run["summary"]
         return [metrics["test_accuracy"], summary["accuracy"], metrics["test_ece_uncalibrated"],
                 metrics["test_ece"], summary["ece_uncalibrated"], summary["ece"],
                 run["bundle"].model.temperature, run["epoch"], run["wall"]]
@@ -111,7 +112,7 @@ def main() -> None:
         print(f"best preset: no bundle trained with --preset best in {model_dir / name} "
               "(make train-best makes one)")
         return
-    training, metrics = best.manifest["training"], best.manifest["metrics"]
+    training, metrics = best.manifest.training, best.manifest.metrics
     report = best.path.parent / "reports" / str(best.version) / f"evaluation-{EVAL_DIR.name}.json"
     evaluation = json.loads(report.read_text()) if report.is_file() else {}
     print_table([f"best preset ({name} v{best.version}, from its manifest)", "value"],

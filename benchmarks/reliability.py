@@ -33,7 +33,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from tests.helpers import DIGITS_CONFIG
 from tests.load import Load, summarize
 from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
@@ -116,7 +116,7 @@ def main() -> None:
         digits_data = load_digits_dataset()
         digits_mlp = MLP(DIGITS_CONFIG).fit(digits_data.x_train, digits_data.y_train)
         save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
-                         image_shape=digits_data.image_shape, recipe=digits_data.recipe)
+                         recipe=digits_data.recipe)
         with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
             run("fuzzing every endpoint", fuzz, server, args.fuzz_examples, digits, labels)
             run("schemathesis, every operation", schema_fuzz, server, args.schema_examples, digits, labels)

@@ -38,7 +38,7 @@ import numpy as np
 
 from benchmarks import table
 from shared import environment
-from shared.bundle import latest_bundle_path, save_new_version
+from shared.repository import latest_bundle_path, save_new_version
 from tests.helpers import drawn_digit, encode, multipart_file
 from tests.load import Load, summarize
 from tests.numbers import compose

@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app
 
 from shared import limits
-from shared.bundle import MODEL_NAME
+from shared.repository import MODEL_NAME
 from shared.environment import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

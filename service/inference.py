@@ -4,7 +4,7 @@ the bundle's contract, running the model.
 `/predict` and the Open Inference Protocol's `/infer` parse different bodies into the same thing,
 a batch of raw inputs, and answer from the same probabilities. What a valid input is (how many
 numbers, which image shape, which range) comes from the bundle that answers
-(`shared.bundle.InputSpec`), never from constants here. The forward pass itself is
+(`shared.manifest.InputSpec`), never from constants here. The forward pass itself is
 `shared.model.Model.predict_proba`: this module only checks what goes in and counts what comes
 out.
 """
@@ -21,7 +21,8 @@ from service.config import current_settings
 from service.errors import RequestRefused, echo
 from service.metrics import record_predictions
 from service.registry import ModelState, Registry, Snapshot
-from shared.bundle import Bundle, InputSpec
+from shared.bundle import Bundle
+from shared.manifest import InputSpec
 
 MAX_DIMENSIONS = 3  # an input is [n, size] or [n, rows, columns]
 
@@ -67,7 +68,7 @@ def select_bundle(snapshot: Snapshot, name: str | None = None, version: str | No
     Records the model and version on `g` for the request log and metrics.
     """
     state = select_model(snapshot, name)
-    bundle = state.default() if version is None else state.find(version)
+    bundle = state.default_bundle() if version is None else state.find(version)
     if bundle is None:
         if not state.bundles:
             reasons = "; ".join(f"version {v.version}: {v.reason}" for v in state.versions)

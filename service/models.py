@@ -43,16 +43,16 @@ def model_entry(state: ModelState) -> dict:
         "model_name": state.name,
         "default_version": str(default) if default is not None else None,
         "labels": {label: str(v) for label, v in sorted(state.labels.items())},
-        "policy": state.policy.describe(),
-        "input": contract.input.describe() if contract else None,
+        "policy": state.policy.to_dict(),
+        "input": contract.input.to_dict() if contract else None,
         "classes": contract.model.classes if contract else None,
         "versions": [{
             "version": str(version),
             "default": version == default,
             "labels": sorted(label for label, v in state.labels.items() if v == version),
-            "created_at": bundle.manifest.get("created_at"),
+            "created_at": bundle.manifest.created_at,
             "layer_sizes": bundle.model.layer_sizes,
-            "metrics": bundle.manifest.get("metrics", {}),
+            "metrics": bundle.manifest.metrics or {},
         } for version, bundle in sorted(state.bundles.items(), reverse=True)],
     }
 

@@ -31,7 +31,7 @@ from typing import Any
 
 POLICY_FILE = "policy.json"
 MAX_POLICY_BYTES = 64 * 1024
-DEFAULT_LATEST = 2
+LATEST_WITHOUT_POLICY = 2
 VERSION = re.compile(r"^[1-9][0-9]{0,17}$")           # as in bundle file names: no "01" or "+1"
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")  # starts with a letter: never a version
 KEYS = ("version_policy", "labels", "default")
@@ -43,13 +43,14 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class Policy:
-    """A parsed policy file. The defaults are the policy of a model without one."""
+    """A parsed policy file. `Policy()` is the policy of a model without one."""
 
     kind: str = "latest"                       # "latest", "all" or "specific"
-    latest: int = DEFAULT_LATEST               # for "latest": how many versions
+    latest: int = LATEST_WITHOUT_POLICY               # for "latest": how many versions
     specific: tuple[int, ...] = ()             # for "specific": which versions
     labels: tuple[tuple[str, int], ...] = ()   # (label, version), sorted by label
-    default: tuple[tuple[str, float], ...] = ()  # (label, share of requests); (): the highest version
+    # The file's "default": (label, share of the requests naming no version); (): the highest.
+    default_route: tuple[tuple[str, float], ...] = ()
 
     def select(self, on_disk: Iterable[int], usable: Callable[[int], bool]) -> list[int]:
         """The versions the policy keeps loaded, newest first, among those on disk.
@@ -78,16 +79,16 @@ class Policy:
             return f"specific {', '.join(map(str, self.specific))}"
         return "all"
 
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The policy as the file would say it."""
         rule: dict[str, Any] = {"latest": self.latest} if self.kind == "latest" else \
             {"specific": list(self.specific)} if self.kind == "specific" else {"all": True}
-        default: Any = None
-        if len(self.default) == 1:
-            default = self.default[0][0]
-        elif self.default:
-            default = dict(self.default)
-        return {"version_policy": rule, "labels": dict(self.labels), "default": default}
+        route: Any = None
+        if len(self.default_route) == 1:
+            route = self.default_route[0][0]
+        elif self.default_route:
+            route = dict(self.default_route)
+        return {"version_policy": rule, "labels": dict(self.labels), "default": route}
 
 
 def parse_policy(data: bytes) -> Policy:
@@ -105,7 +106,7 @@ def parse_policy(data: bytes) -> Policy:
     kind, latest, specific = _version_policy(document.get("version_policy"))
     labels = _labels(document.get("labels"))
     return Policy(kind, latest, specific, tuple(sorted(labels.items())),
-                  _default(document.get("default"), labels))
+                  _default_route(document.get("default"), labels))
 
 
 def _is_count(value: object) -> bool:
@@ -114,7 +115,7 @@ def _is_count(value: object) -> bool:
 
 def _version_policy(value: object) -> tuple[str, int, tuple[int, ...]]:
     if value is None:
-        return "latest", DEFAULT_LATEST, ()
+        return "latest", LATEST_WITHOUT_POLICY, ()
     if not isinstance(value, dict) or len(value) != 1:
         raise PolicyError('"version_policy" must be one of {"latest": N}, {"all": true}, '
                           f'{{"specific": [versions]}}, got {value!r}')
@@ -122,9 +123,9 @@ def _version_policy(value: object) -> tuple[str, int, tuple[int, ...]]:
     if kind == "latest" and _is_count(setting):
         return "latest", setting, ()
     if kind == "all" and setting is True:
-        return "all", DEFAULT_LATEST, ()
+        return "all", LATEST_WITHOUT_POLICY, ()
     if kind == "specific" and isinstance(setting, list) and setting and all(map(_is_count, setting)):
-        return "specific", DEFAULT_LATEST, tuple(sorted(set(setting)))
+        return "specific", LATEST_WITHOUT_POLICY, tuple(sorted(set(setting)))
     raise PolicyError(f'"version_policy" {value!r}: "latest" takes a count of at least 1, "all" '
                       'takes true, "specific" a non-empty list of versions')
 
@@ -143,7 +144,7 @@ def _labels(value: object) -> dict[str, int]:
     return value
 
 
-def _default(value: object, labels: dict[str, int]) -> tuple[tuple[str, float], ...]:
+def _default_route(value: object, labels: dict[str, int]) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
     if isinstance(value, str):

@@ -20,8 +20,9 @@ What is loaded, for each model folder:
   parse, or whose labels name versions that are missing or do not verify, is logged and the
   policy in force stays. A labelled version is never dropped for a file that went bad or
   vanished: moving the label is how to stop serving it.
-- A request naming no version gets the policy's default (a label, or a weighted draw between
-  labels), else the highest loaded version.
+- A request naming no version gets the model's default version: the policy's default route (a
+  label, or a weighted draw between labels), else the highest loaded version. A request naming
+  no model gets the default model (DEFAULT_MODEL).
 
 The directory is the source of truth, but a fault is not an instruction to stop serving: a
 MODEL_DIR or model folder that becomes unreadable, empty or missing keeps its loaded versions,
@@ -50,7 +51,9 @@ from service.policy import (
     PolicyError,
     parse_policy,
 )
-from shared.bundle import Bundle, BundleError, list_models, list_versions, load_bundle, version_path
+from shared.bundle import Bundle, load_bundle
+from shared.errors import BundleError
+from shared.repository import list_models, list_versions, version_path
 
 log = logging.getLogger("digitnet.registry")
 
@@ -69,29 +72,31 @@ class VersionState:
 
 @dataclass(frozen=True, eq=False)
 class ModelState:
-    """One model at one moment: its loaded versions, labels and default. Never mutated."""
+    """One model at one moment: its loaded versions, labels and default route. Never mutated."""
 
     name: str
     bundles: Mapping[int, Bundle]               # the loaded versions
     policy: Policy                              # the policy in force
     labels: Mapping[str, int]                   # label -> loaded version
     versions: tuple[VersionState, ...]          # every version known, newest first
-    route: tuple[tuple[float, Bundle], ...]     # the default: (cumulative share, bundle)
+    default_route: tuple[tuple[float, Bundle], ...]  # (cumulative share, bundle) of unversioned requests
 
-    def default(self) -> Bundle | None:
+    def default_bundle(self) -> Bundle | None:
         """The bundle answering a request that names no version (drawn, when the policy splits)."""
-        if len(self.route) == 1:
-            return self.route[0][1]
-        if not self.route:
+        route = self.default_route
+        if len(route) == 1:
+            return route[0][1]
+        if not route:
             return None
         draw = random.random()
-        return next((bundle for edge, bundle in self.route if draw < edge), self.route[-1][1])
+        return next((bundle for edge, bundle in route if draw < edge), route[-1][1])
 
     @property
     def default_version(self) -> int | None:
-        """The version taking most of the default requests (the one, without a split)."""
+        """The version taking most of the requests that name no version (the one, without a
+        split): the version /models calls the default."""
         heaviest, share, below = None, 0.0, 0.0
-        for edge, bundle in self.route:
+        for edge, bundle in self.default_route:
             if edge - below > share:
                 heaviest, share = bundle, edge - below
             below = edge
@@ -108,18 +113,22 @@ class ModelState:
         return (other is not None and self.policy == other.policy and self.labels == other.labels
                 and self.versions == other.versions and self.bundles.keys() == other.bundles.keys()
                 and all(b is other.bundles[v] for v, b in self.bundles.items())
-                and [(e, b.version) for e, b in self.route] == [(e, b.version) for e, b in other.route])
+                and _versions(self.default_route) == _versions(other.default_route))
+
+
+def _versions(route: tuple[tuple[float, Bundle], ...]) -> list[tuple[float, int]]:
+    return [(edge, bundle.version) for edge, bundle in route]
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """Every model at one moment. Never mutated: a change makes a new snapshot."""
 
-    default_model: str                          # answers requests that name no model
+    default_model: str                          # the name of the model answering requests naming none
     models: Mapping[str, ModelState] = field(default_factory=dict)
 
     @property
-    def default(self) -> ModelState | None:
+    def default_model_state(self) -> ModelState | None:
         return self.models.get(self.default_model)
 
 
@@ -127,6 +136,8 @@ class Snapshot:
 class _Folder:
     """What the watcher knows of one model folder. Only the refresh (under its lock) touches it."""
 
+    name: str
+    directory: Path
     loaded: dict[int, tuple[FileKey, Bundle]] = field(default_factory=dict)
     rejected: dict[int, tuple[FileKey, str]] = field(default_factory=dict)  # version -> (key, reason)
     policy_key: FileKey | None = None        # the policy file's key when last read
@@ -185,8 +196,10 @@ class Registry:
     def _refresh_model(self, name: str, previous: ModelState | None) -> ModelState | None:
         """The model's new state, `previous` itself when nothing changed, or None for a folder
         that has never held a version (not a model yet)."""
-        folder = self._folders.setdefault(name, _Folder())
-        directory = self.model_dir / name
+        if name not in self._folders:
+            self._folders[name] = _Folder(name, self.model_dir / name)
+        folder = self._folders[name]
+        directory = folder.directory
         try:
             on_disk = {v: key for v in list_versions(self.model_dir, name)
                        if (key := _file_key(version_path(self.model_dir, name, v))) is not None}
@@ -202,10 +215,10 @@ class Registry:
             return None
         folder.rejected = {v: r for v, r in folder.rejected.items() if on_disk.get(v) == r[0]}
         problems: dict[str, str] = {}  # problem -> log level; logged with the policy in force
-        policy = self._policy(name, folder, directory, policy_key, on_disk, problems)
+        policy = self._policy(folder, policy_key, on_disk, problems)
 
         def usable(version: int) -> bool:
-            return self._obtain(name, folder, on_disk, version) is not None
+            return self._obtain(folder, on_disk, version) is not None
 
         bundles = {v: folder.loaded[v][1] for v in policy.select(on_disk, usable)}
         for label, version in policy.labels:
@@ -217,31 +230,31 @@ class Registry:
         folder.loaded = {v: folder.loaded[v] for v in bundles}  # the rest is unloaded
         for problem, level in problems.items():
             if problem not in folder.said:  # once while it lasts, not once per poll
-                getattr(log, level)(problem, extra={"model": name, "policy": folder.policy.describe()})
+                getattr(log, level)(problem, extra={"model": name, "policy": folder.policy.to_dict()})
         folder.said = set(problems)
         state = _model_state(name, bundles, policy, on_disk, folder.rejected)
         return previous if state.same_as(previous) else state
 
-    def _policy(self, name: str, folder: _Folder, directory: Path, key: FileKey | None,
-                on_disk: dict[int, FileKey], problems: dict[str, str]) -> Policy:
+    def _policy(self, folder: _Folder, key: FileKey | None, on_disk: dict[int, FileKey],
+                problems: dict[str, str]) -> Policy:
         """The policy to apply now: the file's when it can be applied, else the one in force."""
+        directory = folder.directory
         if key != folder.policy_key:  # the file appeared, changed or went: read it again
             folder.policy_key = key
             folder.policy_read = None if key is None else _read_policy(directory / POLICY_FILE)
         candidate = Policy() if folder.policy_read is None else folder.policy_read
         problem = candidate if isinstance(candidate, str) else \
-            self._unlabelled(name, folder, on_disk, candidate)
+            self._unlabelled(folder, on_disk, candidate)
         if problem:
             problems[f"{directory / POLICY_FILE} refused, keeping the policy in force "
                      f"({folder.policy.summary}): {problem}"] = "error"
             return folder.policy
         if candidate != folder.policy:
             folder.policy = candidate
-            log.info("policy applied", extra={"model": name, "policy": candidate.describe()})
+            log.info("policy applied", extra={"model": folder.name, "policy": candidate.to_dict()})
         return candidate
 
-    def _unlabelled(self, name: str, folder: _Folder, on_disk: dict[int, FileKey],
-                    policy: Policy) -> str:
+    def _unlabelled(self, folder: _Folder, on_disk: dict[int, FileKey], policy: Policy) -> str:
         """Why `policy`'s labels cannot all be served ("" when they can). Versions known to be
         missing or refused are found without reading anything, so a policy waiting for its
         version costs nothing per poll; only then are the others loaded (and kept, if applied)."""
@@ -255,15 +268,14 @@ class Registry:
         for load in (False, True):
             if load:
                 for _, version in policy.labels:
-                    self._obtain(name, folder, on_disk, version)
+                    self._obtain(folder, on_disk, version)
             missing = [f"label {label!r} names version {v}, which {reason}"
                        for label, v in policy.labels if (reason := why(v))]
             if missing:
                 return "; ".join(missing)
         return ""
 
-    def _obtain(self, name: str, folder: _Folder, on_disk: dict[int, FileKey],
-                version: int) -> Bundle | None:
+    def _obtain(self, folder: _Folder, on_disk: dict[int, FileKey], version: int) -> Bundle | None:
         """Version `version` as on disk now: the loaded bundle, a fresh load, or None (missing,
         or refused; a refused file is not read again until it changes)."""
         key = on_disk.get(version)
@@ -272,7 +284,7 @@ class Registry:
         held = folder.loaded.get(version)
         if held is not None and held[0] == key:
             return held[1]
-        path = version_path(self.model_dir, name, version)
+        name, path = folder.name, version_path(self.model_dir, folder.name, version)
         try:
             bundle = load_bundle(path)
             if bundle.name != name:
@@ -326,7 +338,8 @@ class Registry:
 def _model_state(name: str, bundles: dict[int, Bundle], policy: Policy,
                  on_disk: Mapping[int, FileKey], rejected: Mapping[int, tuple[FileKey, str]]) -> ModelState:
     labels = {label: v for label, v in policy.labels if v in bundles}
-    shares = [(bundles[labels[label]], share) for label, share in policy.default if label in labels]
+    shares = [(bundles[labels[label]], share) for label, share in policy.default_route
+              if label in labels]
     if not shares and bundles:
         shares = [(bundles[max(bundles)], 1.0)]
     route, edge = [], 0.0

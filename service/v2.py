@@ -71,7 +71,7 @@ def live():
 @bp.get("/health/ready")
 def ready():
     snapshot = registry().snapshot
-    if snapshot.default is None or not snapshot.default.bundles:
+    if snapshot.default_model_state is None or not snapshot.default_model_state.bundles:
         return {"ready": False, "error": f"no valid bundle of model {snapshot.default_model!r} "
                                          f"in {registry().model_dir}"}, 503
     return {"ready": True}

@@ -271,9 +271,10 @@ def find_lines(ink: np.ndarray, mask: np.ndarray, vertical: bool) -> list[Line]:
     reach = int(np.ceil(MAX_THICKNESS * mask.shape[0])) + 2 * factor + 2
     padded = np.zeros((mask.shape[0] + 2 * reach, mask.shape[1]), dtype=bool)
     padded[reach:reach + mask.shape[0]] = mask
+    search = LineSearch(ink, padded, reach, vertical)
     lines: list[Line] = []
     for slope, row, need in candidates:
-        line = refine(ink, padded, reach, slope, row, need, vertical)
+        line = refine(search, slope, row, need)
         if line is not None and not any(same_line(line, other) for other in lines):
             lines.append(line)
     return lines
@@ -330,11 +331,22 @@ def candidate_rows(pooled: np.ndarray, factor: int) -> list[tuple[float, float, 
     return candidates
 
 
-def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: float,
-           need: float, vertical: bool) -> Line | None:
-    """The line near `row` + slope * column on the full image (`padded`: its mask with `reach`
-    blank rows above and below): its band and extent, with its slope fitted to its own pixels.
-    None when there is no thin line there at least `need` columns long."""
+@dataclass(frozen=True)
+class LineSearch:
+    """An image made ready for finding lines along its rows: its ink (transposed when the lines
+    sought are `vertical`), and its mask with `reach` blank rows added above and below."""
+
+    ink: np.ndarray
+    padded: np.ndarray
+    reach: int
+    vertical: bool
+
+
+def refine(search: LineSearch, slope: float, row: float, need: float) -> Line | None:
+    """The line near `row` + slope * column on the full image: its band and extent, with its
+    slope fitted to its own pixels. None when there is no thin line there at least `need`
+    columns long."""
+    ink, padded, reach = search.ink, search.padded, search.reach
     height, width = ink.shape
     columns = np.arange(width)
     # The coarse slope may drift a pixel or two along the line: fit it to its pixels' middle.
@@ -377,7 +389,7 @@ def refine(ink: np.ndarray, padded: np.ndarray, reach: int, slope: float, row: f
         start = 0
     if end >= width - 1 - edge:
         end = width - 1
-    return Line(vertical, start, end, centre[start:end + 1] + low, high - low + 1, level)
+    return Line(search.vertical, start, end, centre[start:end + 1] + low, high - low + 1, level)
 
 
 def straight_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

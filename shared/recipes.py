@@ -60,7 +60,7 @@ class Recipe:
         """Encoded image bytes as an `image_shape` array. Raises an ImageError subclass."""
         return self.from_image(decode_image(data, max_pixels))
 
-    def describe(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         """The manifest's `input.preprocessing` section."""
         return {"recipe": self.name, "description": self.description}
 

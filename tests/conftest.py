@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import Bundle, latest_bundle_path, load_bundle, save_new_version
+from shared.bundle import Bundle, load_bundle
+from shared.repository import latest_bundle_path, save_new_version
 from tests.helpers import DIGITS_CONFIG, FIXTURE_CONFIG
 from tests.server import Server
 from trainer.data import Dataset, load_digits_dataset, load_mnist
@@ -51,7 +52,7 @@ def save_trained(directory: Path, name: str, mlp: MLP, data: Dataset) -> Bundle:
         "metrics": {"test_accuracy": test_accuracy, "test_loss": test_loss},
         "calibration": calibration,
         "rejection": rejection,
-    }, image_shape=data.image_shape, recipe=data.recipe)
+    }, recipe=data.recipe)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from shared import environment
-from shared.bundle import MODEL_NAME, BundleError
+from shared.errors import BundleError
+from shared.repository import MODEL_NAME
 from trainer.augment import AugmentConfig
 from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
 from trainer.job import run_training_job

@@ -30,10 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from shared import environment
-from shared.bundle import Bundle, BundleError, latest_bundle_path, load_bundle, version_path
+from shared.bundle import Bundle, load_bundle
+from shared.errors import BundleError
 from shared.limits import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS  # the service's: images it would take
 from shared.model import Model
 from shared.preprocess import ImageError
+from shared.repository import latest_bundle_path, version_path
 from trainer.calibration import expected_calibration_error
 from trainer.report import confusion_matrix, plot_evaluation, write_json
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from shared import environment
-from shared.bundle import Bundle, BundleError
+from shared.bundle import Bundle
+from shared.errors import BundleError
 from shared.preprocess import ImageError, decode_image
 from shared.segment import read_number, read_unless_single
 from shared.sure import predict_is_sure, reading_is_sure

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import Bundle, save_new_version
+from shared.bundle import Bundle
 from shared.model import Model
+from shared.repository import save_new_version
 from trainer.augment import augment_batch
 from trainer.calibration import confidence_threshold, expected_calibration_error, fit_temperature
 from trainer.data import Dataset
@@ -78,7 +79,7 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
         "data": {"dataset": data.name, "source": data_source,
                  "train_size": len(data.y_train), "test_size": len(data.y_test),
                  "files_sha256": data.files},
-    }, image_shape=data.image_shape, recipe=data.recipe)
+    }, recipe=data.recipe)
 
     paths = {}
     if report:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from tests.helpers import drawn_digit, encode, mnist_test_digits
 from tests.server import Server
 from tests.service.clients import write_policy

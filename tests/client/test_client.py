@@ -142,7 +142,7 @@ def test_health_and_models(client, bundle):
     assert models["default_model"] == "mnist"
     assert [model["model_name"] for model in models["models"]] == ["digits", "mnist"]
     mnist = client.model("mnist")
-    assert mnist in models["models"] and mnist["input"] == bundle.input.describe()
+    assert mnist in models["models"] and mnist["input"] == bundle.input.to_dict()
     assert mnist["default_version"] == "1" and mnist["versions"][0]["layer_sizes"] == [784, 128, 10]
     with pytest.raises(NotFound, match="unknown model 'fashion'"):
         client.model("fashion")

@@ -23,7 +23,7 @@ CHILD = """
 import os, sys, time
 from pathlib import Path
 import numpy as np
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from shared.model import Model
 
 model_dir, stage, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])

@@ -1,7 +1,7 @@
 """Broken bundles appear next to a good one in a running server's model directory: each is refused
 with a log line saying why, version 1 keeps answering and the server stays ready.
 
-tests/trainer/test_bundle.py checks `load_bundle` refuses these files; here the whole service
+tests/shared/test_bundle.py checks `load_bundle` refuses these files; here the whole service
 does (its watcher, its log, its answers). A trainer killed mid-export leaves nothing it loads.
 """
 

@@ -40,7 +40,7 @@ def refusing_server(mnist, tmp_path_factory):
     mlp = MLP(config).fit(mnist.x_train, mnist.y_train, image_shape=(28, 28))
     directory = tmp_path_factory.mktemp("refusing")
     bundle = save_trained(directory, "mnist", mlp, mnist)
-    assert bundle.manifest["rejection"]["score"] == "logsumexp"
+    assert bundle.manifest.rejection.score == "logsumexp"
     with Server(directory, directory / "server.log", workers=1) as running:
         yield running
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.registry import Registry, VersionState
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from tests.service.clients import write_policy
 
 
@@ -58,9 +58,9 @@ def test_every_model_folder_is_a_model_with_its_own_versions(model_dir, tmp_path
     registry = Registry(copy_models(model_dir, tmp_path), "mnist", poll_seconds=60)
     assert registry.refresh()
     assert sorted(registry.snapshot.models) == ["digits", "mnist"]
-    assert registry.snapshot.default.name == "mnist"
-    assert registry.snapshot.models["digits"].default().input.image_shape == (8, 8)
-    assert registry.snapshot.models["mnist"].default().input.image_shape == (28, 28)
+    assert registry.snapshot.default_model_state.name == "mnist"
+    assert registry.snapshot.models["digits"].default_bundle().input.image_shape == (8, 8)
+    assert registry.snapshot.models["mnist"].default_bundle().input.image_shape == (28, 28)
 
 
 def test_highest_version_is_default_and_removed_versions_unload(model_dir, bundle, tmp_path):
@@ -68,9 +68,9 @@ def test_highest_version_is_default_and_removed_versions_unload(model_dir, bundl
     registry = Registry(models, "mnist", poll_seconds=60)
     assert registry.refresh() and loaded(registry) == [1]
     add_versions(models, bundle, 1)
-    assert registry.refresh() and registry.snapshot.default.default().version == 2
+    assert registry.refresh() and registry.snapshot.default_model_state.default_bundle().version == 2
     (models / "mnist" / "2.npz").unlink()  # rolling back
-    assert registry.refresh() and registry.snapshot.default.default().version == 1
+    assert registry.refresh() and registry.snapshot.default_model_state.default_bundle().version == 1
 
 
 def test_latest_2_by_default_and_older_versions_are_never_read(model_dir, bundle, tmp_path, records):
@@ -81,7 +81,7 @@ def test_latest_2_by_default_and_older_versions_are_never_read(model_dir, bundle
     registry.refresh()
     assert loaded(registry) == [5, 4]
     outside = "unloaded: outside the version policy (latest 2)"
-    assert registry.snapshot.default.versions == (
+    assert registry.snapshot.default_model_state.versions == (
         VersionState(5, True, ""), VersionState(4, True, ""), VersionState(3, False, outside),
         VersionState(2, False, outside), VersionState(1, False, outside))
     assert not records.messages("ERROR")
@@ -95,7 +95,7 @@ def test_latest_n_reaches_past_a_broken_newest_version(model_dir, bundle, tmp_pa
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
     assert loaded(registry) == [2, 1]
-    [three] = [v for v in registry.snapshot.default.versions if v.version == 3]
+    [three] = [v for v in registry.snapshot.default_model_state.versions if v.version == 3]
     assert not three.ready and three.reason == "refused: file name says version 3, manifest says 1"
     assert not registry.refresh()  # not read again until it changes
     assert len([m for m in records.messages("ERROR") if "bundle rejected" in m]) == 1
@@ -108,7 +108,7 @@ def test_a_bundle_naming_another_model_is_refused(model_dir, tmp_path):
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
     copy = registry.snapshot.models["copy"]
-    assert not copy.bundles and copy.default() is None
+    assert not copy.bundles and copy.default_bundle() is None
     assert copy.versions[0].reason == "refused: manifest names model 'mnist', expected 'copy'"
 
 
@@ -125,14 +125,14 @@ def test_the_version_policy_decides_what_is_loaded(model_dir, bundle, tmp_path, 
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
     assert loaded(registry) == expected
-    assert registry.snapshot.default.default().version == expected[0]
+    assert registry.snapshot.default_model_state.default_bundle().version == expected[0]
 
 
 def test_versions_leaving_the_policy_are_unloaded(model_dir, bundle, tmp_path):
     models = copy_models(model_dir, tmp_path)
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
-    first = weakref.ref(registry.snapshot.default.bundles[1])
+    first = weakref.ref(registry.snapshot.default_model_state.bundles[1])
     add_versions(models, bundle, 2)
     registry.refresh()
     assert loaded(registry) == [3, 2]
@@ -147,16 +147,16 @@ def test_labels_name_versions_keep_them_loaded_and_route_the_default(model_dir, 
                           "default": "stable"})
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
-    state = registry.snapshot.default
+    state = registry.snapshot.default_model_state
     assert loaded(registry) == [4, 2]
     assert dict(state.labels) == {"stable": 2, "canary": 4}
-    assert state.default().version == 2 and state.default_version == 2
+    assert state.default_bundle().version == 2 and state.default_version == 2
     assert state.find("canary").version == 4 and state.find("4").version == 4
     assert state.find("3") is None and state.find("beta") is None and state.find("04") is None
 
     write_policy(models, {"version_policy": {"latest": 1}, "labels": {"stable": 4}, "default": "stable"})
     assert registry.refresh()
-    assert loaded(registry) == [4] and registry.snapshot.default.default().version == 4
+    assert loaded(registry) == [4] and registry.snapshot.default_model_state.default_bundle().version == 4
 
 
 def test_a_weighted_default_splits_requests_between_labels(model_dir, bundle, tmp_path):
@@ -165,8 +165,8 @@ def test_a_weighted_default_splits_requests_between_labels(model_dir, bundle, tm
     write_policy(models, {"labels": {"stable": 1, "canary": 2}, "default": {"stable": 3, "canary": 1}})
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
-    state = registry.snapshot.default
-    draws = [state.default().version for _ in range(20_000)]
+    state = registry.snapshot.default_model_state
+    draws = [state.default_bundle().version for _ in range(20_000)]
     assert draws.count(2) / len(draws) == pytest.approx(0.25, abs=0.02)  # 0.3% standard deviation
     assert state.default_version == 1  # the one taking most
 
@@ -203,10 +203,10 @@ def test_a_policy_waiting_for_its_version_applies_when_it_arrives(model_dir, bun
     write_policy(models, {"labels": {"stable": 1, "canary": 2}, "default": {"stable": 9, "canary": 1}})
     registry = Registry(models, "mnist", poll_seconds=60)
     registry.refresh()
-    assert loaded(registry) == [1] and not registry.snapshot.default.labels
+    assert loaded(registry) == [1] and not registry.snapshot.default_model_state.labels
     add_versions(models, bundle, 1)
     registry.refresh()
-    assert dict(registry.snapshot.default.labels) == {"stable": 1, "canary": 2}
+    assert dict(registry.snapshot.default_model_state.labels) == {"stable": 1, "canary": 2}
 
 
 def test_a_labelled_version_whose_file_goes_is_served_until_the_label_moves(model_dir, bundle, tmp_path,
@@ -219,11 +219,11 @@ def test_a_labelled_version_whose_file_goes_is_served_until_the_label_moves(mode
     (models / "mnist" / "1.npz").unlink()
     registry.refresh()
     registry.refresh()
-    assert registry.snapshot.default.default().version == 1
+    assert registry.snapshot.default_model_state.default_bundle().version == 1
     assert len([m for m in records.messages("WARNING") if "still served from memory" in m]) == 1
     write_policy(models, {"version_policy": {"latest": 1}})
     registry.refresh()
-    assert loaded(registry) == [3] and registry.snapshot.default.default().version == 3
+    assert loaded(registry) == [3] and registry.snapshot.default_model_state.default_bundle().version == 3
 
 
 def test_deleting_the_policy_file_restores_the_defaults(model_dir, bundle, tmp_path):
@@ -282,4 +282,4 @@ def test_other_files_and_folders_are_ignored(model_dir, tmp_path):
 
 def test_missing_directory_is_empty_not_an_error(tmp_path):
     registry = Registry(tmp_path / "nowhere", "mnist", poll_seconds=60)
-    assert not registry.refresh() and registry.snapshot.default is None
+    assert not registry.refresh() and registry.snapshot.default_model_state is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from tests.helpers import mnist_test_digits
 from tests.server import Server
 from tests.service.clients import ClientLoop, wait_for, workers_serving

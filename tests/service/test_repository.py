@@ -24,12 +24,12 @@ def test_each_models_metadata_is_its_bundles(url, request, name):
         assert body["outputs"][0] == {"name": "probabilities", "datatype": "FP32",
                                       "shape": [-1, len(bundle.model.classes)]}
     described = requests.get(f"{url}/models/{name}").json()
-    assert described["input"] == bundle.input.describe()
+    assert described["input"] == bundle.input.to_dict()
     assert described["classes"] == bundle.model.classes
     assert described["default_version"] == "1" and described["policy"]["version_policy"] == {"latest": 2}
     [version] = described["versions"]
     assert version["version"] == "1" and version["default"] is True
-    assert version["metrics"] == bundle.manifest["metrics"]
+    assert version["metrics"] == bundle.manifest.metrics
     assert version["layer_sizes"] == bundle.model.layer_sizes
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import requests
 
-from shared.bundle import list_versions, save_new_version
 from shared.model import Model
+from shared.repository import list_versions, save_new_version
 from tests.helpers import mnist_test_digits
 from tests.server import Server, rss_mib
 from tests.service.clients import DEADLINE_SECONDS, ClientLoop, wait_for, workers_serving, write_policy

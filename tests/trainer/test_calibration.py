@@ -1,10 +1,15 @@
 """Calibrated confidence: the temperature, the calibration error and the confidence threshold."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from shared.bundle import BundleError, load_bundle, save_new_version, write_bundle
+from shared.bundle import load_bundle, write_bundle
+from shared.errors import BundleError
+from shared.manifest import Rejection
 from shared.model import Model
+from shared.repository import save_new_version
 from trainer.calibration import (
     accuracy_by_coverage,
     confidence_threshold,
@@ -124,8 +129,8 @@ def test_the_bundle_carries_the_digit_threshold_and_the_reader_checks_it(tmp_pat
     model = tiny_model()
     model.digit_threshold = 1.25
     saved = save_new_version(tmp_path, "t", model, {"rejection": {"held_out_refused": 0.01}})
-    assert saved.manifest["rejection"] == {"held_out_refused": 0.01, "score": "logsumexp",
-                                           "threshold": 1.25}
+    assert saved.manifest.to_dict()["rejection"] == {"held_out_refused": 0.01, "score": "logsumexp",
+                                                     "threshold": 1.25}
     loaded = load_bundle(saved.path)
     assert loaded.model.digit_threshold == 1.25
     x = np.random.default_rng(5).random((50, 4)).astype(np.float32)
@@ -133,17 +138,17 @@ def test_the_bundle_carries_the_digit_threshold_and_the_reader_checks_it(tmp_pat
     np.testing.assert_array_equal(loaded.model.is_digit(logits),
                                   loaded.model.digit_score(logits) >= 1.25)
 
-    for section, problem in (({"score": "max_probability", "threshold": 0.5}, "not supported"),
-                             ({"score": "logsumexp", "threshold": "high"}, "finite number"),
-                             ({"score": "logsumexp", "threshold": None}, "finite number")):
-        manifest = {**saved.manifest, "model_version": 2, "rejection": section}
+    for section, problem in ((Rejection(0.5, score="max_probability"), "not supported"),
+                             (Rejection("high"), "finite number"),
+                             (Rejection(None), "finite number")):
+        manifest = replace(saved.manifest, model_version=2, rejection=section)
         with pytest.raises(BundleError, match=problem):
             write_bundle(tmp_path / "t" / "2.npz", loaded.model, manifest)
 
 
 def test_a_bundle_without_rejection_takes_every_input_for_a_digit(tmp_path) -> None:
     saved = save_new_version(tmp_path, "t", tiny_model(), {})
-    assert "rejection" not in saved.manifest
+    assert "rejection" not in saved.manifest.to_dict()
     model = load_bundle(saved.path).model
     assert model.digit_threshold is None
     logits = model.logits(np.random.default_rng(6).random((20, 4)).astype(np.float32))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import list_versions, load_bundle
+from shared.bundle import load_bundle
+from shared.repository import list_versions
 
 
 def run_trainer(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -26,17 +27,17 @@ def test_digits_run_writes_versioned_bundles_and_a_report(tmp_path: Path) -> Non
     assert f"bundle: {bundle_path}" in first.stdout
 
     bundle = load_bundle(bundle_path)
-    assert bundle.manifest["architecture"]["layer_sizes"] == [64, 32, 10]
-    assert bundle.manifest["training"]["epochs"] == 3
-    assert bundle.manifest["data"]["dataset"] == "digits"
-    assert bundle.manifest["input"]["image_shape"] == [8, 8]
-    assert 0.5 < bundle.manifest["metrics"]["test_accuracy"] <= 1
+    assert bundle.manifest.architecture.layer_sizes == (64, 32, 10)
+    assert bundle.manifest.training["epochs"] == 3
+    assert bundle.manifest.data["dataset"] == "digits"
+    assert bundle.manifest.input.image_shape == (8, 8)
+    assert 0.5 < bundle.manifest.metrics["test_accuracy"] <= 1
 
     report = tmp_path / "demo" / "reports" / "1"
     assert (report / "report.png").read_bytes().startswith(b"\x89PNG")
     metrics = json.loads((report / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 3
-    assert sum(map(sum, metrics["confusion_matrix"])) == bundle.manifest["data"]["test_size"]
+    assert sum(map(sum, metrics["confusion_matrix"])) == bundle.manifest.data["test_size"]
 
     second = run_trainer(*args, "--no-report")
     assert second.returncode == 0, second.stderr
@@ -53,9 +54,9 @@ def test_a_model_is_named_after_its_data_unless_named(tmp_path: Path) -> None:
     assert named_by_data.returncode == 0, named_by_data.stderr
     assert list_versions(tmp_path, "digits") == [1] and list_versions(tmp_path, "mnist") == []
     manifest = load_bundle(tmp_path / "digits" / "1.npz").manifest
-    assert manifest["model_name"] == "digits"
-    assert manifest["input"]["preprocessing"]["recipe"] == "optdigits"
-    assert manifest["input"]["range"] == [0.0, 16.0]
+    assert manifest.model_name == "digits"
+    assert manifest.input.recipe.name == "optdigits"
+    assert manifest.input.value_range == (0.0, 16.0)
 
     named = run_trainer(*args, "--model-name", "eight")
     assert named.returncode == 0, named.stderr
@@ -117,15 +118,14 @@ def test_augmentation_and_regularisation_options_reach_the_manifest(tmp_path: Pa
                          "--model-name", "aug", "--no-report")
     assert result.returncode == 0, result.stderr
     bundle = load_bundle(tmp_path / "aug" / "1.npz")
-    training = bundle.manifest["training"]
+    training = bundle.manifest.training
     assert training["augment"] == {"rotation": 12.0, "scale": 0.0, "shear": 0.2, "translate": 0.0,
                                    "elastic_alpha": 2.0, "elastic_sigma": 1.5, "thickness": 0.5,
                                    "fraction": 1.0, "styles": 0.5}
     assert (training["dropout"], training["schedule"], training["ema"]) == (0.1, "cosine", 0.9)
     assert len(training["epoch_seconds"]) == 2
-    calibration = bundle.manifest["calibration"]
-    assert calibration["temperature"] == bundle.model.temperature > 0
-    assert "test_ece" in bundle.manifest["metrics"]
+    assert bundle.manifest.calibration.temperature == bundle.model.temperature > 0
+    assert "test_ece" in bundle.manifest.metrics
 
 
 def test_presets_carry_their_augmentation_and_no_augment_turns_it_off() -> None:

@@ -20,8 +20,8 @@ import pytest
 import requests
 from PIL import Image
 
-from shared.bundle import save_new_version
 from shared.model import Model
+from shared.repository import save_new_version
 from tests.helpers import drawn_digit, mnist_test_digits
 from tests.server import Server
 from tests.ui.support import DESKTOP, PHONE
@@ -261,7 +261,7 @@ def page_that_drew_a_1(open_browser, tmp_path: Path, model: Model, confidence_th
     """A server of `model` alone, its page open on the desktop with a 1 drawn and read."""
     save_new_version(tmp_path / "models", "mnist", model,
                      {"calibration": {"confidence_threshold": confidence_threshold}},
-                     image_shape=(28, 28), recipe="mnist")
+                     recipe="mnist")
     with Server(tmp_path / "models", tmp_path / "server.log") as own_server:
         driver = open_browser(DESKTOP)
         open_page(driver, own_server)

@@ -7,24 +7,20 @@ import signal
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shared import bundle as bundle_module
-from shared.bundle import (
-    READABLE_FORMATS,
-    BundleError,
-    build_manifest,
-    list_versions,
-    load_bundle,
-    save_new_version,
-    version_path,
-    write_bundle,
-)
+from shared import storage
+from shared.bundle import build_manifest, load_bundle, write_bundle
+from shared.errors import BundleError
+from shared.manifest import READABLE_FORMATS
 from shared.model import Model
 from shared.recipes import RECIPES
+from shared.repository import list_versions, save_new_version, version_path
 from trainer.job import run_training_job
 from trainer.network import TrainingConfig
 
@@ -49,16 +45,18 @@ def rewrite(path: Path, change) -> None:
 
 def test_round_trip_is_exact(tmp_path: Path) -> None:
     model = small_model()
-    saved = save_new_version(tmp_path, "digits", model, {"metrics": {"test_accuracy": 0.5}},
-                             image_shape=(2, 3))
+    manifest = build_manifest(model, "digits", 1, {"metrics": {"test_accuracy": 0.5}})
+    manifest = replace(manifest, input=replace(manifest.input, image_shape=(2, 3)))  # no recipe
+    saved = write_bundle(version_path(tmp_path, "digits", 1), model, manifest)
     loaded = load_bundle(saved.path)
     assert saved.path == tmp_path / "digits" / "1.npz"
     assert (loaded.name, loaded.version) == ("digits", 1)
     for a, b in zip([*model.weights, *model.biases], [*loaded.model.weights, *loaded.model.biases]):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert loaded.model.hidden_activations == ["relu"]
-    assert loaded.manifest["metrics"] == {"test_accuracy": 0.5}
-    assert loaded.manifest["input"]["image_shape"] == [2, 3]
+    assert loaded.manifest == saved.manifest
+    assert loaded.manifest.metrics == {"test_accuracy": 0.5}
+    assert loaded.input.image_shape == (2, 3)
     x = np.random.default_rng(1).integers(0, 256, size=(4, 6))
     np.testing.assert_array_equal(model.predict_proba(x), loaded.model.predict_proba(x))
 
@@ -190,7 +188,7 @@ def test_missing_file_is_a_bundle_error(tmp_path: Path) -> None:
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     def crash(fd):
         raise OSError("disk on fire")
-    monkeypatch.setattr(bundle_module.os, "fsync", crash)
+    monkeypatch.setattr(storage.os, "fsync", crash)
     with pytest.raises(OSError, match="disk on fire"):
         save_new_version(tmp_path, "m", small_model(), {})
     assert list((tmp_path / "m").iterdir()) == []
@@ -198,7 +196,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
 
 WRITER = """
 import sys, numpy as np
-from shared.bundle import save_new_version
+from shared.repository import save_new_version
 from shared.model import Model
 rng = np.random.default_rng(0)
 big = rng.normal(size=(4000, 6000)).astype(np.float32)  # ~96 MB: the write takes a while
@@ -250,9 +248,9 @@ def test_a_recipe_sets_the_input_contract(tmp_path: Path) -> None:
     bundle = save_new_version(tmp_path, "d", small_model(sizes=(64, 5, 10)), {}, recipe="optdigits")
     loaded = load_bundle(bundle.path)
     assert loaded.input == bundle.input
-    assert loaded.input.describe() == {
+    assert loaded.input.to_dict() == {
         "shape": [64], "image_shape": [8, 8], "range": [0.0, 16.0],
-        "preprocessing": RECIPES["optdigits"].describe()}
+        "preprocessing": RECIPES["optdigits"].to_dict()}
     assert loaded.input.recipe is RECIPES["optdigits"]
 
 
