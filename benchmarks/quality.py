@@ -29,7 +29,6 @@ from pathlib import Path
 from benchmarks.table import print_table
 from shared.bundle import Bundle, list_versions, load_bundle, version_path
 from trainer.augment import AugmentConfig
-from trainer.cli import PRESETS
 from trainer.data import load_mnist
 from trainer.evaluate import LabelledImages, evaluate, read_folder
 from trainer.job import run_training_job
@@ -63,8 +62,7 @@ def main() -> None:
         sys.exit(f"no evaluation set at {EVAL_DIR}: set EVAL_DIR to a folder of labelled images")
     data = load_mnist()
     images = read_folder(EVAL_DIR)
-    preset = dict(PRESETS["default"])
-    config = TrainingConfig(**{**preset, "augment": AugmentConfig(**preset["augment"])})
+    config = TrainingConfig()  # the default preset
     unstyled = replace(config, augment=replace(config.augment, styles=0.0))
     plain = replace(config, augment=AugmentConfig())
     print(f"default preset: {config.to_dict()}\nevaluation set: {EVAL_DIR} "

@@ -37,10 +37,8 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
                      *, preset: str | None = None, data_source: str = "idx",
                      report: bool = True, progress: EpochProgress | None = None) -> JobResult:
     started = time.perf_counter()
-    mlp = MLP(config).fit(data.x_train, data.y_train, data.x_test, data.y_test,
-                          on_epoch=progress.on_epoch if progress else None,
-                          on_batch=progress.on_batch if progress else None,
-                          image_shape=data.image_shape)
+    mlp = MLP(config).fit(data.x_train, data.y_train, (data.x_test, data.y_test),
+                          image_shape=data.image_shape, progress=progress)
     held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
     calibration, rejection, held_out_proba = (
         calibrate(mlp.model, *held_out, config, data.image_shape) if len(held_out[1])

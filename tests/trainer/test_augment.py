@@ -1,6 +1,7 @@
 """Augmentation: exact at identity, the distortions it claims, seeded, vectorised, legible."""
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from trainer.augment import (
     change_thickness,
     sample_positions,
 )
-from trainer.cli import PRESETS
 from trainer.network import MLP, TrainingConfig
+from trainer.presets import PRESETS
 
 STRONG = AugmentConfig(rotation=15, scale=0.15, shear=0.3, translate=2, elastic_alpha=16,
                        elastic_sigma=5, thickness=1.0)
@@ -125,12 +126,12 @@ def test_distorted_digits_stay_legible(preset: str, mnist, trained_mlp) -> None:
     """The labels survive the distortions: a network that saw them in training reads distorted
     test digits about as well as plain ones, and one that never saw them still reads most."""
     digits, labels = mnist_test_digits(mnist, 1000, seed=1)
-    config = AugmentConfig(**{**PRESETS[preset]["augment"], "fraction": 1.0})
+    config = replace(TrainingConfig(**PRESETS[preset]).augment, fraction=1.0)
     distorted = augment_batch(digits.astype(np.float32), config, np.random.default_rng(0))
     assert not np.array_equal(distorted, digits)
     flat = distorted.reshape(len(digits), -1)
 
-    learned = MLP(TrainingConfig(hidden=(128,), epochs=4, batch_size=64, augment=config)).fit(
+    learned = MLP(TrainingConfig.plain(hidden=(128,), epochs=4, batch_size=64, augment=config)).fit(
         mnist.x_train, mnist.y_train, image_shape=(28, 28))
     plain = learned.accuracy(digits.reshape(len(digits), -1), labels)
     assert learned.accuracy(flat, labels) >= max(0.9, plain - 0.04), plain
