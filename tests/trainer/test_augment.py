@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import centre_of_mass, mnist_test_digits, python_calls
 from trainer.augment import (
+    AffineMaps,
     AugmentConfig,
     affine_positions,
     augment_batch,
@@ -37,8 +38,9 @@ def affine(n: int = 1, angle: float = 0.0, scale_y: float = 1.0, scale_x: float 
     def full(value: float) -> np.ndarray:
         return np.full(n, value, dtype=np.float64)
 
-    return affine_positions(28, 28, full(angle), full(scale_y), full(scale_x), full(shear),
-                            np.tile(np.asarray(shift, dtype=np.float64)[:, None], (1, n)))
+    return affine_positions(28, 28, AffineMaps(
+        full(angle), full(scale_y), full(scale_x), full(shear),
+        np.tile(np.asarray(shift, dtype=np.float64)[:, None], (1, n))))
 
 
 def test_the_identity_map_returns_the_input_exactly() -> None:
@@ -89,7 +91,7 @@ def test_thickness_adds_or_removes_ink() -> None:
 
 
 def test_elastic_distortion_moves_pixels_smoothly() -> None:
-    rows, cols = sample_positions(4, 28, 28, AugmentConfig(elastic_alpha=8, elastic_sigma=4),
+    rows, cols = sample_positions((4, 28, 28), AugmentConfig(elastic_alpha=8, elastic_sigma=4),
                                   np.random.default_rng(0))
     displacement = rows - np.mgrid[0:28, 0:28][0]
     assert 0.1 < np.abs(displacement).mean() < 4
