@@ -31,7 +31,7 @@ from shared.bundle import Bundle, list_versions, load_bundle, version_path
 from trainer.augment import AugmentConfig
 from trainer.data import load_mnist
 from trainer.evaluate import LabelledImages, evaluate, read_folder
-from trainer.job import run_training_job
+from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
 
 EVAL_DIR = Path(os.environ.get("EVAL_DIR") or Path(__file__).resolve().parents[2] / "shared/data/pendigits")
@@ -41,7 +41,8 @@ TARGETS = {"mnist": 0.985, "pendigits": 0.97, "ece": 0.015, "wall": 90.0}
 def train_and_measure(config: TrainingConfig, data, images: LabelledImages, name: str) -> dict:
     with tempfile.TemporaryDirectory() as model_dir:
         started = time.perf_counter()
-        result = run_training_job(config, data, Path(model_dir), "bench", preset=name, report=False)
+        result = run_training_job(config, data, Path(model_dir), "bench",
+                                  JobOptions(preset=name, report=False))
         wall = time.perf_counter() - started
         bundle = load_bundle(result.bundle.path)
     summary = evaluate(bundle, images, progress=False).summary(bundle.confidence_threshold)
@@ -100,10 +101,14 @@ def main() -> None:
                  for key, name in (("default", "as it is"), ("unstyled", "without styles"),
                                    ("plain", "no augmentation"))])
 
-    model_dir = Path(os.environ.get("MODEL_DIR", "models"))
-    name = os.environ.get("MODEL_NAME", "mnist")
-    best = newest_best_bundle(model_dir, name)
     print()
+    print_best_preset(Path(os.environ.get("MODEL_DIR", "models")),
+                      os.environ.get("MODEL_NAME", "mnist"))
+
+
+def print_best_preset(model_dir: Path, name: str) -> None:
+    """The figures of the newest bundle trained with the best preset, from its manifest."""
+    best = newest_best_bundle(model_dir, name)
     if best is None:
         print(f"best preset: no bundle trained with --preset best in {model_dir / name} "
               "(make train-best makes one)")

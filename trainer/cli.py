@@ -18,7 +18,7 @@ from shared.activations import HIDDEN_ACTIVATIONS
 from shared.bundle import MODEL_NAME, BundleError
 from trainer.augment import AugmentConfig
 from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
-from trainer.job import run_training_job
+from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
 from trainer.optimizers import OPTIMIZERS
 from trainer.presets import PRESETS
@@ -149,10 +149,9 @@ def main(argv: list[str] | None = None) -> int:
           f"network {[data.x_train.shape[1], *config.hidden, len(set(data.y_train.tolist()))]} "
           f"({config.activation}, {config.optimizer}, preset {args.preset})", file=sys.stderr)
     try:
-        result = run_training_job(config, data, args.model_dir, args.model_name,
-                                  preset=args.preset, data_source=args.data_source,
-                                  report=not args.no_report,
-                                  progress=EpochProgress(config.epochs))
+        result = run_training_job(config, data, args.model_dir, args.model_name, JobOptions(
+            preset=args.preset, data_source=args.data_source, report=not args.no_report,
+            progress=EpochProgress(config.epochs)))
     except (BundleError, OSError) as e:
         print(f"error: cannot save the model: {e}", file=sys.stderr)
         return 1
