@@ -5,16 +5,18 @@ output layer is run as "identity" so the loss can be taken from the logits with 
 softmax(logits) is exactly what the served model's softmax output computes.
 
 What a mini-batch step does, in order: show some of its 1s, 7s and 9s in a handwriting style
-MNIST lacks (trainer/styles.py, drawn once before the first epoch) and distort the batch's images
-(trainer/augment.py), when augmentation asks for them; run forward with dropout masks on the
-hidden layers, backpropagate, let the optimiser update the parameters at the schedule's learning
-rate (trainer/schedules.py), and fold the new parameters into their exponential moving average
-(when `ema` is on). Validation, early stopping and the saved model use the averaged parameters:
-an average over the last few hundred steps sits nearer the minimum than the last step's noisy
-position.
+MNIST lacks (trainer/styles.py, drawn once before the first epoch), swap some rows for non-digits
+(trainer/outliers.py) and distort the batch's images (trainer/augment.py), when the
+configuration asks for them (trainer/batches.py makes each batch while the one before trains);
+run forward with dropout masks on the hidden layers, backpropagate, let the optimiser update the
+parameters at the schedule's learning rate (trainer/schedules.py), and fold the new parameters
+into their exponential moving average (when `ema` is on). Validation, early stopping and the
+saved model use the averaged parameters: an average over the last few hundred steps sits nearer
+the minimum than the last step's noisy position.
 
     model = MLP(TrainingConfig.plain(hidden=(128, 32))).fit(x_train, y_train)
     model.accuracy(x_test, y_test), model.history["val_accuracy"]
+    MLP().fit(x_train, y_train, image_shape=(28, 28))  # the default preset, as `make train`
 
 `MLP.fit` reads as scikit-learn's MLPClassifier does: split, `_initialize` (the parameters and
 the model that is saved), the batches' source, then `_fit_stochastic`, an epoch at a time, with
@@ -278,7 +280,8 @@ def check_image_shape(config: TrainingConfig, n_features: int,
     needs_images = config.augment.enabled or config.augment.styles or config.outliers
     if needs_images and (image_shape is None or np.prod(image_shape) != n_features):
         raise ValueError(f"augmentation needs the images' shape; got {image_shape} for "
-                         f"{n_features} features")
+                         f"{n_features} features (fit(..., image_shape=(rows, columns)), or "
+                         f"TrainingConfig.plain(...) to train on the rows as they are)")
 
 
 @dataclass
@@ -310,10 +313,12 @@ class MLP:
         val_idx, train_idx = self._split(len(x), rng)
         params = self._initialize(x[train_idx], classes, rng)
         run = TrainingRun(
-            params, make_optimizer(cfg, params.flat),
-            self._batch_source(x[train_idx], y[train_idx], image_shape),
-            one_hot(labels[train_idx], len(classes), np.dtype(cfg.dtype).type), labels[train_idx],
-            Regularisation(cfg.weight_decay, cfg.dropout, rng), rng, progress)
+            params=params, optimizer=make_optimizer(cfg, params.flat),
+            source=self._batch_source(x[train_idx], y[train_idx], image_shape),
+            targets=one_hot(labels[train_idx], len(classes), np.dtype(cfg.dtype).type),
+            labels=labels[train_idx],
+            regularisation=Regularisation(cfg.weight_decay, cfg.dropout, rng),
+            rng=rng, progress=progress)
         held_out = {"val": (x[val_idx], labels[val_idx])} if len(val_idx) else {}
         if test is not None:
             held_out["test"] = (test[0], np.searchsorted(classes, test[1]))

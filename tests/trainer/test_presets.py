@@ -6,7 +6,16 @@ import pytest
 from shared.bundle import load_bundle
 from trainer.cli import build_parser, config_from_args
 from trainer.job import JobOptions, run_training_job
+from trainer.network import TrainingConfig
 from trainer.outliers import make_outliers
+from trainer.presets import PRESETS
+
+
+def test_the_default_preset_is_what_training_config_gives() -> None:
+    """`make train` and `MLP(TrainingConfig())` train the same network; every other preset is
+    written as its differences from it."""
+    assert PRESETS["default"] == {}
+    assert config_from_args(build_parser().parse_args([])) == TrainingConfig()
 
 
 @pytest.mark.slow
