@@ -29,6 +29,7 @@ import argparse
 import csv
 import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +145,7 @@ def photograph(coverage: np.ndarray, paper: str, seed: int, index: int) -> bytes
     beige = camera.uniform(225, 245) - np.array([0.0, camera.uniform(4, 14), camera.uniform(15, 40)])
     pen = (np.array([camera.uniform(10, 40), camera.uniform(30, 60), camera.uniform(110, 170)])
            if camera.random() < 0.6 else np.full(3, camera.uniform(20, 60)))
-    light = (camera.uniform(*FALLOFF), camera.uniform(0, 2 * np.pi))
-    blur, noise = camera.uniform(*BLUR) * short / 300, camera.uniform(*NOISE)
-    quality = int(camera.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    shot = Shot.draw(camera, short)
 
     printed = np.random.default_rng([seed, index, PAPERS.index(paper)])
     layers = {"plain": lambda: [], "ruled": lambda: rule_page(size, degrees, printed),
@@ -155,23 +154,42 @@ def photograph(coverage: np.ndarray, paper: str, seed: int, index: int) -> bytes
     reflectance = np.broadcast_to(beige.astype(np.float32), (*page.shape, 3)).copy()
     for alpha, colour in layers:
         reflectance *= 1.0 - alpha[..., None] * (1.0 - np.asarray(colour, dtype=np.float32) / 255.0)
-    return camera_sees(reflectance, light, blur, noise, camera, quality)
+    return camera_sees(reflectance, shot, camera)
 
 
-def camera_sees(page: np.ndarray, light: tuple[float, float], blur: float, noise: float,
-                rng: np.random.Generator, quality: int) -> bytes:
-    """Light falling off across `page` (H, W, 3 reflectance 0-255) by light = (share lost,
-    direction), a Gaussian blur, sensor noise, JPEG."""
+@dataclass(frozen=True)
+class Shot:
+    """How the phone takes the picture: light falling off across the page by `light` = (share
+    lost, direction), a Gaussian blur of `blur` pixels, sensor noise, a JPEG `quality`."""
+
+    light: tuple[float, float]
+    blur: float
+    noise: float
+    quality: int
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, short: int) -> Shot:
+        """A random shot of a page whose shorter side is `short` pixels."""
+        light = (rng.uniform(*FALLOFF), rng.uniform(0, 2 * np.pi))
+        blur, noise = rng.uniform(*BLUR) * short / 300, rng.uniform(*NOISE)
+        quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+        return cls(light, blur, noise, quality)
+
+
+def camera_sees(page: np.ndarray, shot: Shot, rng: np.random.Generator) -> bytes:
+    """`page` (H, W, 3 reflectance 0-255) as `shot` sees it: lit unevenly, blurred, with sensor
+    noise drawn from `rng`, as JPEG bytes."""
     height, width = page.shape[:2]
-    falloff, angle = light
+    falloff, angle = shot.light
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     ramp = np.cos(angle) * xs / width + np.sin(angle) * ys / height
     lit = page * (1.0 - falloff * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6))[..., None]
     blurred = Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8), "RGB").filter(
-        ImageFilter.GaussianBlur(blur))
-    seen = np.asarray(blurred, dtype=np.float32) + rng.normal(0.0, noise, lit.shape).astype(np.float32)
+        ImageFilter.GaussianBlur(shot.blur))
+    seen = np.asarray(blurred, dtype=np.float32) + rng.normal(0.0, shot.noise,
+                                                              lit.shape).astype(np.float32)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(seen, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=quality)
+    Image.fromarray(np.clip(seen, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=shot.quality)
     return buffer.getvalue()
 
 

@@ -31,10 +31,9 @@ from shared import environment
 from shared.bundle import Bundle, load_bundle
 from shared.repository import list_versions, version_path
 from trainer.augment import AugmentConfig
-from trainer.cli import PRESETS
 from trainer.data import load_mnist
 from trainer.evaluate import LabelledImages, evaluate, read_folder
-from trainer.job import run_training_job
+from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
 
 EVAL_DIR = Path(os.environ.get("EVAL_DIR") or Path(__file__).resolve().parents[2] / "shared/data/pendigits")
@@ -44,7 +43,8 @@ TARGETS = {"mnist": 0.985, "pendigits": 0.97, "ece": 0.015, "wall": 90.0}
 def train_and_measure(config: TrainingConfig, data, images: LabelledImages, name: str) -> dict:
     with tempfile.TemporaryDirectory() as model_dir:
         started = time.perf_counter()
-        result = run_training_job(config, data, Path(model_dir), "bench", preset=name, report=False)
+        result = run_training_job(config, data, Path(model_dir), "bench",
+                                  JobOptions(preset=name, report=False))
         wall = time.perf_counter() - started
         bundle = load_bundle(result.bundle.path)
     summary = evaluate(bundle, images, progress=False).summary(bundle.confidence_threshold)
@@ -65,8 +65,7 @@ def main() -> None:
         sys.exit(f"no evaluation set at {EVAL_DIR}: set EVAL_DIR to a folder of labelled images")
     data = load_mnist()
     images = read_folder(EVAL_DIR)
-    preset = dict(PRESETS["default"])
-    config = TrainingConfig(**{**preset, "augment": AugmentConfig(**preset["augment"])})
+    config = TrainingConfig()  # the default preset
     unstyled = replace(config, augment=replace(config.augment, styles=0.0))
     plain = replace(config, augment=AugmentConfig())
     print(f"default preset: {config.to_dict()}\nevaluation set: {EVAL_DIR} "
@@ -104,10 +103,13 @@ def main() -> None:
                  for key, name in (("default", "as it is"), ("unstyled", "without styles"),
                                    ("plain", "no augmentation"))])
 
-    model_dir = environment.model_dir()
-    name = environment.model_name()
-    best = newest_best_bundle(model_dir, name)
     print()
+    print_best_preset(environment.model_dir(), environment.model_name())
+
+
+def print_best_preset(model_dir: Path, name: str) -> None:
+    """The figures of the newest bundle trained with the best preset, from its manifest."""
+    best = newest_best_bundle(model_dir, name)
     if best is None:
         print(f"best preset: no bundle trained with --preset best in {model_dir / name} "
               "(make train-best makes one)")

@@ -78,7 +78,7 @@ def main() -> None:
 
     mnist = load_mnist()
     print("training a small model for the run (a few seconds)", flush=True)
-    mlp = MLP(TrainingConfig(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
+    mlp = MLP(TrainingConfig.plain(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
     images = mnist.x_test[:400]
     correct = np.flatnonzero(mlp.model.predict_proba(images.astype(np.float32)).argmax(axis=1)
                              == mnist.y_test[:400])[:16]

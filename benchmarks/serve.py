@@ -154,7 +154,7 @@ def model_directory(scratch: Path, mnist) -> Path:
     if latest_bundle_path(model_dir, name) is not None:
         return model_dir.resolve()
     print(f"no bundle in {model_dir / name}: training a small one for the benchmark", flush=True)
-    mlp = MLP(TrainingConfig(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
+    mlp = MLP(TrainingConfig.plain(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
     save_new_version(scratch, name, mlp.model, {"metrics": {}}, recipe=mnist.recipe)
     return scratch
 

@@ -55,8 +55,8 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
 
 
 def our_epoch_seconds(x: np.ndarray, y: np.ndarray) -> list[float]:
-    config = TrainingConfig(hidden=HIDDEN, batch_size=BATCH, epochs=REPEATS,
-                            validation_fraction=0.0)
+    config = TrainingConfig.plain(hidden=HIDDEN, batch_size=BATCH, epochs=REPEATS,
+                                  validation_fraction=0.0)
     return MLP(config).fit(x, y).history["seconds"]
 
 
@@ -83,8 +83,8 @@ def accuracies_after(epochs: int, data) -> tuple[float, float]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    ours = MLP(TrainingConfig(hidden=HIDDEN, batch_size=BATCH, epochs=epochs,
-                              validation_fraction=0.0)).fit(data.x_train, data.y_train)
+    ours = MLP(TrainingConfig.plain(hidden=HIDDEN, batch_size=BATCH, epochs=epochs,
+                                    validation_fraction=0.0)).fit(data.x_train, data.y_train)
     clf = MLPClassifier(hidden_layer_sizes=HIDDEN, batch_size=BATCH, max_iter=epochs,
                         random_state=0)
     with warnings.catch_warnings():

@@ -1,8 +1,8 @@
 """One BLAS thread for training: import this before NumPy (the variables are read when it loads).
 
-The trainer's other core distorts the next batch in a thread of its own (trainer/network.py,
+The trainer's other core distorts the next batch in a thread of its own (trainer/batches.py,
 `mini_batches`). OpenBLAS threads would compete with it, and they spin-wait: on a busy 2-core
-machine epochs were measured 5-10 times slower with them. A value already set is kept.
+machine they make epochs several times slower. A value already set is kept.
 """
 
 import os

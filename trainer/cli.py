@@ -1,6 +1,7 @@
 """`python -m trainer`: train a network and save it as the next model version.
 
-Presets set every option at once; options given explicitly override the preset's values.
+Presets (trainer/presets.py) set every option at once; options given explicitly override the
+preset's values.
 A model is named after its data (`mnist`, `digits`) unless `--model-name` says otherwise: each
 name is a model of its own, with its own input, served beside the others.
 """
@@ -9,52 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from shared import environment
+from shared.activations import HIDDEN_ACTIVATIONS
 from shared.errors import BundleError
 from shared.repository import MODEL_NAME
 from trainer.augment import AugmentConfig
 from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, load_openml_mnist
-from trainer.job import run_training_job
+from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
+from trainer.optimizers import OPTIMIZERS
+from trainer.presets import PRESETS
 from trainer.progress import EpochProgress
 from trainer.schedules import SCHEDULES
-
-# Augmentation measured to help real handwriting (see README, "Reading real handwriting"): mild
-# affine maps, a smooth elastic field and stroke thickness changes. Stronger distortions
-# (rotations of 15 degrees, shear 0.3, Simard's elastic alpha 34) read MNIST as well but real
-# strokes worse: they teach that a bent 1 is a 7. The styles MNIST lacks (trainer/styles.py)
-# are shown for 60 % of the 1s, 7s and 9s each epoch: more costs MNIST's own 7s and 9s. Both
-# presets anneal with a one-cycle schedule and keep a moving average of the weights.
-REAL_HANDWRITING = dict(rotation=10.0, scale=0.1, shear=0.15, translate=1.0, elastic_alpha=16.0,
-                        elastic_sigma=5.0, thickness=1.0, styles=0.6)
-
-# Share of every batch shown as a non-digit (trainer/outliers.py), so the model can refuse one.
-OUTLIERS = 0.15
-
-PRESETS: dict[str, dict] = {
-    # >= 98.5 % MNIST test accuracy in well under 90 s on 2 cores (see `make bench-quality`).
-    "default": dict(hidden=(512, 256), activation="relu", optimizer="adam", learning_rate=2e-3,
-                    batch_size=128, epochs=22, schedule="one_cycle", weight_decay=0.0,
-                    dropout=0.0, ema=0.999, validation_fraction=0.1, patience=0,
-                    augment=REAL_HANDWRITING, outliers=OUTLIERS),
-    # >= 99.2 % MNIST test accuracy within 15 minutes on 2 cores (`make train-best`): wider
-    # layers, larger batches (half the optimiser steps per epoch) and four times the epochs. 30 %
-    # of the 1s, 7s and 9s styled, not 60 %: at 50-60 % this network gave up the tenth of a point
-    # of MNIST that keeps it above 99.2 % (99.17-99.26 %), for no more real handwriting.
-    "best": dict(hidden=(1024, 512), activation="relu", optimizer="adam", learning_rate=3e-3,
-                 batch_size=256, epochs=80, schedule="one_cycle", weight_decay=0.0, dropout=0.0,
-                 ema=0.998, validation_fraction=0.1, patience=0,
-                 augment={**REAL_HANDWRITING, "styles": 0.3}, outliers=OUTLIERS),
-    # The classic from-scratch article: full-batch gradient descent, 200 epochs.
-    "seed": dict(hidden=(128, 32), activation="relu", optimizer="sgd", momentum=0.0,
-                 learning_rate=0.03, batch_size=0, epochs=200, validation_fraction=0.0),
-    # Seconds, for smoke tests and CI: a small network, one epoch.
-    "quick": dict(hidden=(64,), activation="relu", optimizer="adam", learning_rate=2e-3,
-                  batch_size=64, epochs=1, validation_fraction=0.1),
-}
 
 
 def _hidden_sizes(text: str) -> tuple[int, ...]:
@@ -90,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a complete configuration; the options below override its values")
     net = parser.add_argument_group("network and optimisation (default: the preset's value)")
     net.add_argument("--hidden", type=_hidden_sizes, help="hidden layer sizes, e.g. 128,32")
-    net.add_argument("--activation", choices=["relu", "leaky_relu", "tanh", "sigmoid"])
-    net.add_argument("--optimizer", choices=["adam", "sgd"])
+    net.add_argument("--activation", choices=sorted(HIDDEN_ACTIVATIONS))
+    net.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     net.add_argument("--learning-rate", type=float)
     net.add_argument("--momentum", type=float, help="SGD momentum")
     net.add_argument("--batch-size", type=int, help="0 = full batch")
@@ -138,22 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    values = dict(PRESETS[args.preset])
-    for f in fields(TrainingConfig):
-        given = getattr(args, f.name, None)
-        if given is not None and f.name != "augment":
-            values[f.name] = given
+    preset = TrainingConfig(**PRESETS[args.preset])
+    given = {f.name: getattr(args, f.name) for f in fields(TrainingConfig)
+             if f.name != "augment" and getattr(args, f.name, None) is not None}
     # The presets' amounts are in pixels of MNIST's 28x28 digits: other data gets only the
     # augmentation its options ask for.
-    keep_preset = not args.no_augment and args.dataset == "mnist"
-    augment = dict(values.get("augment", {})) if keep_preset else {}
-    for _, (name, _) in AUGMENT_OPTIONS.items():
-        if (given := getattr(args, name)) is not None:
-            augment[name] = given
-    values["augment"] = AugmentConfig(**augment)
-    if args.dataset != "mnist":  # the outliers are drawn in MNIST's 28x28 form
-        values["outliers"] = args.outliers or 0.0
-    return TrainingConfig(**values)
+    on_mnist = args.dataset == "mnist"
+    augment = preset.augment if on_mnist and not args.no_augment else AugmentConfig()
+    augment = replace(augment, **{name: getattr(args, name) for name, _ in AUGMENT_OPTIONS.values()
+                                  if getattr(args, name) is not None})
+    if not on_mnist:  # the outliers are drawn in MNIST's 28x28 form
+        given["outliers"] = args.outliers or 0.0
+    return replace(preset, **given, augment=augment)
 
 
 def load_dataset(args: argparse.Namespace) -> Dataset:
@@ -184,10 +150,9 @@ def main(argv: list[str] | None = None) -> int:
           f"network {[data.x_train.shape[1], *config.hidden, len(set(data.y_train.tolist()))]} "
           f"({config.activation}, {config.optimizer}, preset {args.preset})", file=sys.stderr)
     try:
-        result = run_training_job(config, data, args.model_dir, args.model_name,
-                                  preset=args.preset, data_source=args.data_source,
-                                  report=not args.no_report,
-                                  progress=EpochProgress(config.epochs))
+        result = run_training_job(config, data, args.model_dir, args.model_name, JobOptions(
+            preset=args.preset, data_source=args.data_source, report=not args.no_report,
+            progress=EpochProgress(config.epochs)))
     except (BundleError, OSError) as e:
         print(f"error: cannot save the model: {e}", file=sys.stderr)
         return 1

@@ -18,13 +18,21 @@ from trainer.data import Dataset
 from trainer.losses import cross_entropy_from_probabilities
 from trainer.network import MLP, TrainingConfig
 from trainer.progress import EpochProgress
-from trainer.report import confusion_matrix, write_report
+from trainer.report import TrainingReport, confusion_matrix, write_report
 from trainer.styles import StyledCopies
 
 # Answers at or above the confidence threshold should be this often right, on held-out data.
 THRESHOLD_TARGET_ACCURACY = 0.995
 # A model taught with outliers refuses this share of the held-out digits as not digits.
 DIGITS_REFUSED = 0.01
+
+
+@dataclass
+class JobOptions:
+    preset: str | None = None  # the preset's name, recorded in the manifest
+    data_source: str = "idx"   # where the data came from, recorded in the manifest
+    report: bool = True        # write report.png and metrics.json beside the bundle
+    progress: EpochProgress | None = None
 
 
 @dataclass
@@ -35,39 +43,20 @@ class JobResult:
 
 
 def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, model_name: str,
-                     *, preset: str | None = None, data_source: str = "idx",
-                     report: bool = True, progress: EpochProgress | None = None) -> JobResult:
+                     options: JobOptions | None = None) -> JobResult:
+    """Fit, calibrate on the validation split, measure, save the next version, report."""
+    options = options or JobOptions()
+    preset, data_source = options.preset, options.data_source
     started = time.perf_counter()
-    mlp = MLP(config).fit(data.x_train, data.y_train, data.x_test, data.y_test,
-                          on_epoch=progress.on_epoch if progress else None,
-                          on_batch=progress.on_batch if progress else None,
-                          image_shape=data.image_shape)
+    mlp = MLP(config).fit(data.x_train, data.y_train, (data.x_test, data.y_test),
+                          image_shape=data.image_shape, progress=options.progress)
     held_out = data.x_train[mlp.validation_indices], data.y_train[mlp.validation_indices]
     calibration, rejection, held_out_proba = (
         calibrate(mlp.model, *held_out, config, data.image_shape) if len(held_out[1])
         else ({}, {}, None))
     seconds = time.perf_counter() - started
-
-    # Final metrics on whole sets with the final weights (the history's train figures are
-    # running averages taken while the weights moved). The test set goes through the network
-    # once: its logits give the probabilities with and without the temperature.
+    metrics, test_labels, test_predicted = final_metrics(mlp, data)
     history, model = mlp.history, mlp.model
-    train_loss, train_accuracy = mlp.evaluate(data.x_train, data.y_train)
-    test_labels = np.searchsorted(model.classes, data.y_test)
-    test_logits = model.logits(data.x_test)
-    test_proba = model.probabilities(test_logits)
-    test_predicted = test_proba.argmax(axis=1)
-    test_accuracy = float((test_predicted == test_labels).mean())
-    metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss,
-               "test_accuracy": test_accuracy,
-               "test_loss": cross_entropy_from_probabilities(test_proba, test_labels),
-               "test_ece": expected_calibration_error(test_proba, test_labels),
-               "test_ece_uncalibrated": expected_calibration_error(
-                   model.probabilities(test_logits, 1.0), test_labels)}
-    if "val_accuracy" in history:
-        metrics["val_accuracy"] = max(history["val_accuracy"])
-        metrics["val_loss"] = history["val_loss"][history["val_accuracy"].index(
-            metrics["val_accuracy"])]
 
     bundle = save_new_version(model_dir, model_name, model, {
         "training": {**config.to_dict(), "preset": preset, "epochs_run": len(history["loss"]),
@@ -82,18 +71,44 @@ def run_training_job(config: TrainingConfig, data: Dataset, model_dir: Path, mod
     }, recipe=data.recipe)
 
     paths = {}
-    if report:
-        confusion = confusion_matrix(test_labels, test_predicted, len(model.classes))
-        paths = write_report(
-            bundle.path.parent / "reports" / str(bundle.version), history, confusion,
-            {"model_name": model_name, "model_version": bundle.version, **metrics,
-             "training_seconds": seconds, "config": config.to_dict(), "calibration": calibration,
-             "confidence_threshold": calibration.get("confidence_threshold")},
+    if options.report:
+        paths = write_report(bundle.path.parent / "reports" / str(bundle.version), TrainingReport(
             title=f"{model_name} v{bundle.version}: hidden {list(config.hidden)}, "
-                  f"{config.activation}, {config.optimizer}, test accuracy {test_accuracy:.4f}",
+                  f"{config.activation}, {config.optimizer}, "
+                  f"test accuracy {metrics['test_accuracy']:.4f}",
+            history=history,
+            confusion=confusion_matrix(test_labels, test_predicted, len(model.classes)),
+            metrics={"model_name": model_name, "model_version": bundle.version, **metrics,
+                     "training_seconds": seconds, "config": config.to_dict(),
+                     "calibration": calibration,
+                     "confidence_threshold": calibration.get("confidence_threshold")},
             calibration=(held_out_proba, np.searchsorted(model.classes, held_out[1]))
-            if held_out_proba is not None else None)
+            if held_out_proba is not None else None))
     return JobResult(bundle, paths, metrics)
+
+
+def final_metrics(mlp: MLP, data: Dataset) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The metrics on whole sets with the final weights (the history's train figures are
+    running averages taken while the weights moved), and the test labels and predictions as
+    class indices. The test set goes through the network once: its logits give the
+    probabilities with and without the temperature."""
+    model, history = mlp.model, mlp.history
+    train_loss, train_accuracy = mlp.evaluate(data.x_train, data.y_train)
+    test_labels = np.searchsorted(model.classes, data.y_test)
+    test_logits = model.logits(data.x_test)
+    test_proba = model.probabilities(test_logits)
+    test_predicted = test_proba.argmax(axis=1)
+    metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss,
+               "test_accuracy": float((test_predicted == test_labels).mean()),
+               "test_loss": cross_entropy_from_probabilities(test_proba, test_labels),
+               "test_ece": expected_calibration_error(test_proba, test_labels),
+               "test_ece_uncalibrated": expected_calibration_error(
+                   model.probabilities(test_logits, 1.0), test_labels)}
+    if "val_accuracy" in history:
+        metrics["val_accuracy"] = max(history["val_accuracy"])
+        metrics["val_loss"] = history["val_loss"][history["val_accuracy"].index(
+            metrics["val_accuracy"])]
+    return metrics, test_labels, test_predicted
 
 
 def calibrate(model: Model, x_held_out: np.ndarray, y_held_out: np.ndarray,

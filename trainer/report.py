@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,22 @@ def _pyplot():
     return plt
 
 
-def write_report(directory: Path, history: dict[str, list[float]], confusion: np.ndarray,
-                 metrics: dict, title: str,
-                 calibration: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
-    """Write report.png (curves, confusion matrix and, given the held-out (probabilities,
-    labels) in `calibration`, accuracy against coverage) and metrics.json into `directory`."""
+@dataclass
+class TrainingReport:
+    """What the training report shows."""
+
+    title: str
+    history: dict[str, list[float]]  # a list per figure, an entry per epoch
+    confusion: np.ndarray            # on the test set
+    metrics: dict                    # written to metrics.json, with the history and confusion
+    calibration: tuple[np.ndarray, np.ndarray] | None = None  # held-out (probabilities, labels)
+
+
+def write_report(directory: Path, report: TrainingReport) -> dict[str, Path]:
+    """Write report.png (curves, confusion matrix and, given the held-out probabilities and
+    labels, accuracy against coverage) and metrics.json into `directory`."""
+    history, confusion, metrics = report.history, report.confusion, report.metrics
+    calibration = report.calibration
     plt = _pyplot()
     directory.mkdir(parents=True, exist_ok=True)
     panels = 4 if calibration is not None else 3
@@ -63,7 +75,7 @@ def write_report(directory: Path, history: dict[str, list[float]], confusion: np
     if calibration is not None:
         _coverage_panel(axes[3], *calibration, metrics.get("confidence_threshold"),
                         "held-out data")
-    fig.suptitle(title)
+    fig.suptitle(report.title)
     fig.tight_layout()
 
     paths = {"plot": directory / "report.png", "metrics": directory / "metrics.json"}

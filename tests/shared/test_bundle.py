@@ -21,7 +21,7 @@ from shared.manifest import READABLE_FORMATS
 from shared.model import Model
 from shared.recipes import RECIPES
 from shared.repository import list_versions, save_new_version, version_path
-from trainer.job import run_training_job
+from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
 
 
@@ -326,8 +326,8 @@ def test_the_writer_refuses_what_the_reader_would_before_writing(tmp_path: Path,
 
 def test_a_float64_run_saves_a_loadable_float32_bundle(tmp_path: Path, digits) -> None:
     """The gradient check trains in float64; saving such a network stores it as float32."""
-    config = TrainingConfig(hidden=(16,), epochs=3, batch_size=32, dtype="float64")
-    result = run_training_job(config, digits, tmp_path, "digits", report=False)
+    config = TrainingConfig.plain(hidden=(16,), epochs=3, batch_size=32, dtype="float64")
+    result = run_training_job(config, digits, tmp_path, "digits", JobOptions(report=False))
     loaded = load_bundle(result.bundle.path)
     assert all(w.dtype == np.float32 for w in [*loaded.model.weights, *loaded.model.biases])
     x = digits.x_test.astype(np.float64)

@@ -1,12 +1,14 @@
 """Augmentation: exact at identity, the distortions it claims, seeded, vectorised, legible."""
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from tests.helpers import centre_of_mass, mnist_test_digits, python_calls
 from trainer.augment import (
+    AffineMaps,
     AugmentConfig,
     affine_positions,
     augment_batch,
@@ -14,8 +16,8 @@ from trainer.augment import (
     change_thickness,
     sample_positions,
 )
-from trainer.cli import PRESETS
 from trainer.network import MLP, TrainingConfig
+from trainer.presets import PRESETS
 
 STRONG = AugmentConfig(rotation=15, scale=0.15, shear=0.3, translate=2, elastic_alpha=16,
                        elastic_sigma=5, thickness=1.0)
@@ -36,8 +38,9 @@ def affine(n: int = 1, angle: float = 0.0, scale_y: float = 1.0, scale_x: float 
     def full(value: float) -> np.ndarray:
         return np.full(n, value, dtype=np.float64)
 
-    return affine_positions(28, 28, full(angle), full(scale_y), full(scale_x), full(shear),
-                            np.tile(np.asarray(shift, dtype=np.float64)[:, None], (1, n)))
+    return affine_positions(28, 28, AffineMaps(
+        full(angle), full(scale_y), full(scale_x), full(shear),
+        np.tile(np.asarray(shift, dtype=np.float64)[:, None], (1, n))))
 
 
 def test_the_identity_map_returns_the_input_exactly() -> None:
@@ -88,7 +91,7 @@ def test_thickness_adds_or_removes_ink() -> None:
 
 
 def test_elastic_distortion_moves_pixels_smoothly() -> None:
-    rows, cols = sample_positions(4, 28, 28, AugmentConfig(elastic_alpha=8, elastic_sigma=4),
+    rows, cols = sample_positions((4, 28, 28), AugmentConfig(elastic_alpha=8, elastic_sigma=4),
                                   np.random.default_rng(0))
     displacement = rows - np.mgrid[0:28, 0:28][0]
     assert 0.1 < np.abs(displacement).mean() < 4
@@ -125,12 +128,12 @@ def test_distorted_digits_stay_legible(preset: str, mnist, trained_mlp) -> None:
     """The labels survive the distortions: a network that saw them in training reads distorted
     test digits about as well as plain ones, and one that never saw them still reads most."""
     digits, labels = mnist_test_digits(mnist, 1000, seed=1)
-    config = AugmentConfig(**{**PRESETS[preset]["augment"], "fraction": 1.0})
+    config = replace(TrainingConfig(**PRESETS[preset]).augment, fraction=1.0)
     distorted = augment_batch(digits.astype(np.float32), config, np.random.default_rng(0))
     assert not np.array_equal(distorted, digits)
     flat = distorted.reshape(len(digits), -1)
 
-    learned = MLP(TrainingConfig(hidden=(128,), epochs=4, batch_size=64, augment=config)).fit(
+    learned = MLP(TrainingConfig.plain(hidden=(128,), epochs=4, batch_size=64, augment=config)).fit(
         mnist.x_train, mnist.y_train, image_shape=(28, 28))
     plain = learned.accuracy(digits.reshape(len(digits), -1), labels)
     assert learned.accuracy(flat, labels) >= max(0.9, plain - 0.04), plain

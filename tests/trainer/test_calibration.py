@@ -98,8 +98,8 @@ def test_calibration_makes_an_overconfident_network_honest(digits) -> None:
     """A network trained far past the point of fitting its data says ~100 % for everything;
     its fitted temperature is > 1 and brings its calibration error down, labels unchanged."""
     data = digits
-    mlp = MLP(TrainingConfig(hidden=(64,), epochs=150, batch_size=32, learning_rate=3e-3,
-                             validation_fraction=0.3)).fit(data.x_train, data.y_train)
+    mlp = MLP(TrainingConfig.plain(hidden=(64,), epochs=150, batch_size=32, learning_rate=3e-3,
+                                   validation_fraction=0.3)).fit(data.x_train, data.y_train)
     held_out = mlp.validation_indices
     x_val, y_val = data.x_train[held_out], data.y_train[held_out]
     labels = mlp.predict(data.x_test)

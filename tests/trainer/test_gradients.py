@@ -6,7 +6,7 @@ import pytest
 from shared.activations import HIDDEN_ACTIVATIONS
 from trainer.initializers import initial_parameters
 from trainer.losses import one_hot
-from trainer.network import backprop
+from trainer.network import LayerStack, Regularisation, backprop
 
 
 def numerical_gradient(loss_of, param: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -33,12 +33,13 @@ def test_backprop_matches_finite_differences(activation: str, weight_decay: floa
         b += rng.normal(0, 0.1, size=b.shape)
     x = rng.normal(size=(9, sizes[0]))
     targets = one_hot(rng.integers(0, sizes[-1], size=9), sizes[-1], np.float64)
-    hidden = [activation] * (len(sizes) - 2)
+    layers = LayerStack(weights, biases, [activation] * (len(sizes) - 2))
+    penalty = Regularisation(weight_decay=weight_decay)
 
     def loss_of() -> float:
-        return backprop(weights, biases, hidden, x.copy(), targets, weight_decay)[0]
+        return backprop(layers, x.copy(), targets, penalty)[0]
 
-    _, _, grad_w, grad_b = backprop(weights, biases, hidden, x.copy(), targets, weight_decay)
+    _, _, grad_w, grad_b = backprop(layers, x.copy(), targets, penalty)
     for analytic, param in [*zip(grad_w, weights), *zip(grad_b, biases)]:
         numeric = numerical_gradient(loss_of, param)
         relative_error = np.linalg.norm(analytic - numeric) / (

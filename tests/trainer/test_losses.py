@@ -4,7 +4,7 @@ import numpy as np
 
 from shared.activations import softmax
 from trainer.losses import cross_entropy_from_probabilities, log_softmax, one_hot, softmax_cross_entropy
-from trainer.network import backprop
+from trainer.network import LayerStack, backprop
 
 
 def test_huge_logits_give_finite_loss_and_gradients() -> None:
@@ -34,7 +34,8 @@ def test_backprop_through_huge_inputs_stays_finite() -> None:
     weights = [np.full((2, 3), 1e3, dtype=np.float32), np.eye(3, dtype=np.float32) * 10]
     biases = [np.zeros(3, np.float32), np.zeros(3, np.float32)]
     x = np.array([[1.0, 1.0]], dtype=np.float32)  # hidden pre-activations 2e3, logits 2e4
-    loss, _, grad_w, grad_b = backprop(weights, biases, ["relu"], x, one_hot(np.array([2]), 3))
+    loss, _, grad_w, grad_b = backprop(LayerStack(weights, biases, ["relu"]), x,
+                                        one_hot(np.array([2]), 3))
     assert np.isfinite(loss)
     assert all(np.isfinite(g).all() for g in [*grad_w, *grad_b])
 

@@ -7,8 +7,8 @@ from trainer.network import MLP, TrainingConfig
 
 
 def fit(digits, **config) -> MLP:
-    return MLP(TrainingConfig(**{"hidden": (32,), "epochs": 5, "batch_size": 32, **config})).fit(
-        digits.x_train, digits.y_train, digits.x_test, digits.y_test)
+    return MLP(TrainingConfig.plain(**{"hidden": (32,), "epochs": 5, "batch_size": 32, **config})).fit(
+        digits.x_train, digits.y_train, (digits.x_test, digits.y_test))
 
 
 def test_same_seed_gives_identical_weights(digits) -> None:
@@ -24,9 +24,9 @@ def test_same_seed_same_weights_with_augmentation_and_dropout(digits) -> None:
     result."""
     from trainer.augment import AugmentConfig
 
-    config = TrainingConfig(hidden=(32,), epochs=3, batch_size=32, dropout=0.2, ema=0.9,
-                            augment=AugmentConfig(rotation=10, elastic_alpha=1, thickness=0.5,
-                                                  styles=0.5))
+    config = TrainingConfig.plain(hidden=(32,), epochs=3, batch_size=32, dropout=0.2, ema=0.9,
+                                  augment=AugmentConfig(rotation=10, elastic_alpha=1, thickness=0.5,
+                                                        styles=0.5))
     first, again = (MLP(config).fit(digits.x_train, digits.y_train, image_shape=(8, 8))
                     for _ in range(2))
     assert np.array_equal(first.model.weights[0], again.model.weights[0])
@@ -88,13 +88,13 @@ def test_dropout_trains_but_prediction_is_deterministic(digits) -> None:
 def test_dropout_gradient_flows_only_through_kept_units() -> None:
     from trainer.initializers import initial_parameters
     from trainer.losses import one_hot
-    from trainer.network import backprop
+    from trainer.network import LayerStack, Regularisation, backprop
 
     rng = np.random.default_rng(0)
     weights, biases = initial_parameters([6, 40, 3], "tanh", rng, np.float64)
     x, targets = rng.normal(size=(1, 6)), one_hot(np.array([1]), 3, np.float64)
-    _, _, grad_w, _ = backprop(weights, biases, ["tanh"], x, targets, dropout=0.5,
-                               rng=np.random.default_rng(1))
+    _, _, grad_w, _ = backprop(LayerStack(weights, biases, ["tanh"]), x, targets,
+                               Regularisation(dropout=0.5, rng=np.random.default_rng(1)))
     dropped = ~grad_w[1].any(axis=1)  # a dropped hidden unit feeds nothing to the output layer
     assert 5 < dropped.sum() < 35
     assert not grad_w[0][:, dropped].any()  # ... and gets no gradient from it
@@ -124,7 +124,7 @@ def test_weight_average_is_the_model_kept(digits) -> None:
 def test_augmentation_needs_the_image_shape(digits) -> None:
     from trainer.augment import AugmentConfig
 
-    config = TrainingConfig(hidden=(16,), epochs=1, augment=AugmentConfig(rotation=10))
+    config = TrainingConfig.plain(hidden=(16,), epochs=1, augment=AugmentConfig(rotation=10))
     with pytest.raises(ValueError, match="images' shape"):
         MLP(config).fit(digits.x_train, digits.y_train)
     trained = MLP(config).fit(digits.x_train, digits.y_train, image_shape=(8, 8))
@@ -158,5 +158,5 @@ def test_bad_configuration_is_refused(bad: dict, message: str) -> None:
 
 @pytest.mark.slow
 def test_two_epochs_on_full_mnist_reach_95_percent(mnist) -> None:
-    mlp = MLP(TrainingConfig(hidden=(128, 32), epochs=2)).fit(mnist.x_train, mnist.y_train)
+    mlp = MLP(TrainingConfig.plain(hidden=(128, 32), epochs=2)).fit(mnist.x_train, mnist.y_train)
     assert mlp.accuracy(mnist.x_test, mnist.y_test) >= 0.95

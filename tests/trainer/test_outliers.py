@@ -92,7 +92,7 @@ def test_a_network_taught_with_outliers_tells_them_from_digits_far_better(mnist)
 
     def below_digits(outliers: float) -> float:
         """The share of unseen outliers scoring below 95 % of the digits, and the accuracy."""
-        config = TrainingConfig(hidden=(128,), epochs=4, batch_size=64, outliers=outliers)
+        config = TrainingConfig.plain(hidden=(128,), epochs=4, batch_size=64, outliers=outliers)
         model = MLP(config).fit(x, y, image_shape=(FIELD, FIELD)).model
         floor = np.quantile(model.digit_score(model.logits(digits)), 0.05)
         assert np.mean(model.predict(digits) == labels) > 0.85  # still reads digits
