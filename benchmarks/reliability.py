@@ -1,6 +1,6 @@
 """Bad input, faults and load against a real server, measured: `make reliability`.
 
-The bigger versions of what tests/reliability asserts, with the same code (tests/reliability/*),
+The bigger versions of what tests/reliability asserts, with the same code (harness/reliability/),
 printed as one table: what was tried, how many, how many 5xx answers, how many requests were lost
 or failed, and notes (latency, memory, recovery). Every server runs on a free loopback port and is
 stopped by its pid; every loop is bounded in time and count.
@@ -10,7 +10,7 @@ stopped by its pid; every loop is bounded in time and count.
     python -m benchmarks.reliability --schema-examples 200  # or RELIABILITY_SCHEMA_EXAMPLES=200
     python -m benchmarks.reliability --hostile-only       # the hostile-request table alone (~1 min)
 
-A second table follows: each hostile request (tests/reliability/hostile.py) sent to a server
+A second table follows: each hostile request (harness/reliability/hostile.py) sent to a server
 with the default limits, with its status, time and the worker's peak memory growth (VmHWM from
 /proc), against the targets: no 5xx, at most MEMORY_LIMIT_MIB, within SECONDS_LIMIT.
 
@@ -33,24 +33,24 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
-from shared.bundle import save_new_version
-from tests.helpers import DIGITS_CONFIG
-from tests.load import Load, summarize
-from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
-from tests.reliability.checks import not_serving_only, problem, wrong_predictions
-from tests.reliability.export import STAGES, export_killed
-from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
-from tests.reliability.hostile import (
+from harness.load import Load, summarize
+from harness.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
+from harness.reliability.checks import not_serving_only, problem, wrong_predictions
+from harness.reliability.export import STAGES, export_killed
+from harness.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
+from harness.reliability.hostile import (
     MEASURING_ENV,
     MEMORY_LIMIT_MIB,
     SECONDS_LIMIT,
     hostile_requests,
     measure,
 )
-from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
-from tests.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
-from tests.reliability.soak import soak
-from tests.server import Server
+from harness.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
+from harness.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
+from harness.reliability.soak import soak
+from harness.server import Server
+from harness.training import DIGITS_CONFIG
+from shared.bundle import save_new_version
 from trainer.data import load_digits_dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 

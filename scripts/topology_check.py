@@ -48,10 +48,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 
-from tests.helpers import mnist_test_digits
-from tests.load import Load, Summary, summarize
-from tests.reliability.faults import digit_body
-from tests.server import free_port
+from harness.images import mnist_test_digits
+from harness.load import Load, Summary, summarize
+from harness.reliability.faults import digit_body
+from harness.server import free_port
 from trainer.data import load_mnist
 
 TIMEOUT = 10                   # seconds, per request
@@ -418,8 +418,8 @@ def check_slow_clients(args: argparse.Namespace) -> None:
 
     normal_client()  # warm-up
     unloaded = normal_client()
-    require(unloaded.failed == 0 and unloaded.sent >= 100, f"unloaded: {unloaded.describe()}")
-    print(f"normal client alone:            {unloaded.describe()}")
+    require(unloaded.failed == 0 and unloaded.sent >= 100, f"unloaded: {unloaded.one_line()}")
+    print(f"normal client alone:            {unloaded.one_line()}")
 
     trickle = Trickle(host, port, count=200, max_seconds=args.seconds + 30).start()
     try:
@@ -427,7 +427,7 @@ def check_slow_clients(args: argparse.Namespace) -> None:
         loaded = normal_client()
     finally:
         trickle.stop()
-    print(f"beside 200 trickling clients:   {loaded.describe()}")
+    print(f"beside 200 trickling clients:   {loaded.one_line()}")
     lived = trickle.closed_by_server
     print(f"trickling connections closed by the proxy: {len(lived)}"
           + (f", each after {np.median(lived):.0f} s (client_header_timeout)" if lived else ""))
@@ -447,7 +447,7 @@ def check_spread(args: argparse.Namespace) -> None:
     load = predict_load(args.url, digits_body(), 6, prefix, max_seconds=args.seconds + 30)
     summary = summarize(load.run(args.seconds))
     cpu_used = {c: (cpu_seconds(c) or 0) - (before or 0) for c, before in cpu_before.items() if before}
-    print(f"load through the proxy: {summary.describe()}")
+    print(f"load through the proxy: {summary.one_line()}")
     require(summary.failed == 0, f"{summary.failed} requests failed")
     if len(cpu_used) == len(cpu_before):
         served = sum(cpu_used[c] for c in replicas) / summary.ok * 1e6
@@ -520,7 +520,7 @@ def check_kill(args: argparse.Namespace) -> None:
     after = [line for line in proxy_lines.values() if log_seconds(line) > healthy_at + 3
              and new_ip in upstreams(line)]
     print(f"killed {victim_name} ({victim_ip}) under {connections} connections: "
-          f"{summarize(outcomes).describe()}")
+          f"{summarize(outcomes).one_line()}")
     print(f"  in flight on it: {len(on_victim)} ({len(retried)} retried on another replica by the proxy); "
           f"failed: {len(failed)}")
     print(f"  requests/s: {before:.0f} before, {during:.0f} on the other replicas until it was back")
@@ -552,7 +552,7 @@ def check_new_version(args: argparse.Namespace) -> None:
     bundle = f"/models/{args.model}/{args.version}.npz"
     appeared = float(docker("exec", replicas[0], "python3", "-c",
                             f"import os; print(os.stat({bundle!r}).st_mtime)").strip())
-    print(f"load while training and after: {summary.describe()}")
+    print(f"load while training and after: {summary.one_line()}")
     print(f"{bundle} written at +0.00 s; each replica's answers (from its own log):")
     allowed = args.poll_seconds + args.slack
     failures = []

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.server import Server
+from harness.training import DIGITS_CONFIG, FIXTURE_CONFIG
 from shared.bundle import Bundle, latest_bundle_path, load_bundle, save_new_version
-from tests.helpers import DIGITS_CONFIG, FIXTURE_CONFIG
-from tests.server import Server
 from trainer.data import Dataset, load_digits_dataset, load_mnist
 from trainer.job import calibrate
 from trainer.network import MLP

@@ -13,12 +13,12 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.reliability.checks import problem
+from harness.reliability.inputs import path_segments
+from harness.server import SECURITY_VARIABLES, Server
 from service.app import create_app
 from service.config import Settings
 from service.security import SecuritySettings
-from tests.reliability.checks import problem
-from tests.reliability.inputs import path_segments
-from tests.server import SECURITY_VARIABLES, Server
 
 TOKEN = "s3cret-token-for-tests"
 INFER = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8", "data": [0] * 784}]}

@@ -16,9 +16,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from harness.server import SECURITY_VARIABLES
 from service.app import create_app
 from service.config import Settings
-from tests.server import SECURITY_VARIABLES
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 AUTOMATIC = {"HEAD", "OPTIONS"}  # Flask answers these for every route by itself
