@@ -110,15 +110,19 @@ def assert_json_error_of(answer: requests.Response, expected: int, what: str) ->
 
 def wait_for_version(stack: Stack, version: int, seconds: float) -> None:
     """Poll the model's readiness until its newest version is `version`."""
-    deadline, seen = time.monotonic() + seconds, None
-    while seen != str(version):
+    deadline = time.monotonic() + seconds
+    while (seen := served_by_proxy(stack)) != str(version):
         assert time.monotonic() < deadline, f"after {seconds:.0f} s the stack serves {seen!r}, not {version}"
-        try:
-            answer = requests.get(f"{stack.url}/v2/models/{stack.model}/ready", timeout=TIMEOUT)
-            seen = answer.json().get("version") if answer.ok else f"HTTP {answer.status_code}"
-        except (requests.RequestException, ValueError) as e:
-            seen = f"{type(e).__name__}: {e}"
-            time.sleep(0.5)
+        time.sleep(0.5)
+
+
+def served_by_proxy(stack: Stack) -> str:
+    """The version the model's readiness names through the proxy, or what went wrong."""
+    try:
+        answer = requests.get(f"{stack.url}/v2/models/{stack.model}/ready", timeout=TIMEOUT)
+        return answer.json().get("version") if answer.ok else f"HTTP {answer.status_code}"
+    except (requests.RequestException, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
 
 
 def check_predict(stack: Stack, version: int, sample) -> None:
