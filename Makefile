@@ -55,7 +55,7 @@ serve: install ## serve every model in $(MODEL_DIR) on $(HOST):$(PORT), training
 	@ls $(MODEL_DIR)/$(MODEL_NAME)/*.npz >/dev/null 2>&1 || $(PY) -m trainer --model-name $(MODEL_NAME) $(TRAIN_ARGS)
 	$(VENV)/bin/gunicorn --config service/gunicorn.conf.py "service.app:create_app()"
 
-test: install ## run every test (unit, integration against gunicorn, browser, full MNIST runs)
+test: install ## run every test (unit, integration against gunicorn, browser, full MNIST runs, compose with Docker)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## the tests that take seconds, not minutes
@@ -95,8 +95,10 @@ lock: ## the images' lock files: every package of base+train and base+serve, wit
 	    -o requirements/lock/$$list.txt requirements/base.txt $$(test $$list = base || echo requirements/$$list.txt); \
 	done
 
+# The tests marked docker: tests/deploy/test_compose.py builds the images and runs the stack once,
+# then tests/reliability/test_containers.py checks the images it built. -rP prints what each measured.
 compose-test: install ## docker: 3 replicas behind the proxy: predict, faults, slow clients, live retrain
-	COMPOSE="$(COMPOSE)" bash scripts/compose-test.sh
+	COMPOSE="$(COMPOSE)" $(PY) -m pytest -m docker -rP --durations=0 $(PYTEST_ARGS)
 
 lint: install ## ruff over the whole tree, and no function (tests aside) over 60 lines
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """Bad input, faults and load against a real server, measured: `make reliability`.
 
-The bigger versions of what tests/reliability asserts, with the same code (tests/reliability/*),
+The bigger versions of what tests/reliability asserts, with the same code (harness/reliability/),
 printed as one table: what was tried, how many, how many 5xx answers, how many requests were lost
 or failed, and notes (latency, memory, recovery). Every server runs on a free loopback port and is
 stopped by its pid; every loop is bounded in time and count.
@@ -10,7 +10,7 @@ stopped by its pid; every loop is bounded in time and count.
     python -m benchmarks.reliability --schema-examples 200  # or RELIABILITY_SCHEMA_EXAMPLES=200
     python -m benchmarks.reliability --hostile-only       # the hostile-request table alone (~1 min)
 
-A second table follows: each hostile request (tests/reliability/hostile.py) sent to a server
+A second table follows: each hostile request (harness/reliability/hostile.py) sent to a server
 with the default limits, with its status, time and the worker's peak memory growth (VmHWM from
 /proc), against the targets: no 5xx, at most MEMORY_LIMIT_MIB, within SECONDS_LIMIT.
 
@@ -33,24 +33,24 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
-from shared.repository import save_new_version
-from tests.helpers import DIGITS_CONFIG
-from tests.load import Load, summarize
-from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
-from tests.reliability.checks import not_serving_only, problem, wrong_predictions
-from tests.reliability.export import STAGES, export_killed
-from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
-from tests.reliability.hostile import (
+from harness.load import Load, summarize
+from harness.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
+from harness.reliability.checks import not_serving_only, problem, wrong_predictions
+from harness.reliability.export import STAGES, export_killed
+from harness.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
+from harness.reliability.hostile import (
     MEASURING_ENV,
     MEMORY_LIMIT_MIB,
     SECONDS_LIMIT,
     hostile_requests,
     measure,
 )
-from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
-from tests.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
-from tests.reliability.soak import soak
-from tests.server import Server
+from harness.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
+from harness.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
+from harness.reliability.soak import soak
+from harness.server import Server
+from harness.training import DIGITS_CONFIG
+from shared.repository import save_new_version
 from trainer.data import load_digits_dataset, load_mnist
 from trainer.network import MLP, TrainingConfig
 
@@ -62,7 +62,7 @@ SCHEMA_SECONDS_PER_OPERATION = 600  # a time bound on each operation's schemathe
 BACKGROUND_CONNECTIONS = 2  # light load kept on the server while its model directory is abused
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--soak-seconds", type=float,
                         default=float(os.environ.get("RELIABILITY_SOAK_SECONDS", 180)))
@@ -74,8 +74,11 @@ def main() -> None:
     parser.add_argument("--schema-examples", type=int,
                         default=int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", 1000)),
                         help="schemathesis cases per operation of /openapi.json")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     mnist = load_mnist()
     print("training a small model for the run (a few seconds)", flush=True)
     mlp = MLP(TrainingConfig.plain(hidden=(128,), epochs=2, seed=0)).fit(mnist.x_train, mnist.y_train)
@@ -84,7 +87,6 @@ def main() -> None:
                              == mnist.y_test[:400])[:16]
     digits, labels = images[correct].reshape(-1, 28, 28), mnist.y_test[correct]
 
-    rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="digitnet-reliability-") as scratch_name:
         scratch = Path(scratch_name)
         base = scratch / "base"
@@ -96,43 +98,54 @@ def main() -> None:
             print()
             print_table(HOSTILE_HEADERS, hostile_rows)
             return
-
-        def fresh_copy(name: str) -> Path:
-            directory = scratch / name
-            shutil.copytree(base, directory)
-            return directory
-
-        def run(title: str, scenario, *extra) -> None:
-            print(f"-- {title}", flush=True)
-            started = time.monotonic()
-            for row in scenario(*extra):
-                rows.append(row)
-                print("   " + " | ".join(str(c) for c in row), flush=True)
-            print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
-
-        # The input scenarios' server serves both kinds of model, as the tests' session server does,
-        # so fuzzed requests for "digits" reach its contract and its recipe rather than a 404.
-        inputs = fresh_copy("inputs")
-        digits_data = load_digits_dataset()
-        digits_mlp = MLP(DIGITS_CONFIG).fit(digits_data.x_train, digits_data.y_train)
-        save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
-                         recipe=digits_data.recipe)
-        with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
-            run("fuzzing every endpoint", fuzz, server, args.fuzz_examples, digits, labels)
-            run("schemathesis, every operation", schema_fuzz, server, args.schema_examples, digits, labels)
-            run("hostile images", hostile, server, digits, labels)
-        run("broken bundles", broken_bundles, fresh_copy("bundles"), scratch, digits, labels)
-        run("model directory faults", directory_faults, fresh_copy("faults"), scratch, digits, labels)
-        with Server(base, scratch / "kill.log") as server:
-            run("SIGKILL of a worker under load", worker_kill, server, digits, labels)
-        run("SIGTERM under load", graceful_stop, base, scratch, digits)
-        with Server(base, scratch / "soak.log") as server:
-            run("soak", soak_row, server, digits, args.soak_seconds, args.soak_warmup)
+        rows = scenario_rows(args, base, digits, labels)
 
     print()
     print_table(HEADERS, rows)
     print()
     print_table(HOSTILE_HEADERS, hostile_rows)
+
+
+def fresh_copy(base: Path, name: str) -> Path:
+    """A copy of the model directory `base`, beside it, for a scenario that may damage it."""
+    directory = base.parent / name
+    shutil.copytree(base, directory)
+    return directory
+
+
+def run(rows: list[list[object]], title: str, scenario, *extra) -> None:
+    """Run one scenario, printing its rows as they come and adding them to `rows`."""
+    print(f"-- {title}", flush=True)
+    started = time.monotonic()
+    for row in scenario(*extra):
+        rows.append(row)
+        print("   " + " | ".join(str(c) for c in row), flush=True)
+    print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+def scenario_rows(args: argparse.Namespace, base: Path, digits: np.ndarray,
+                  labels: np.ndarray) -> list[list[object]]:
+    """Every scenario but the hostile requests, each on its own server or copy of `base`."""
+    scratch, rows = base.parent, []
+    # The input scenarios' server serves both kinds of model, as the tests' session server does,
+    # so fuzzed requests for "digits" reach its contract and its recipe rather than a 404.
+    inputs = fresh_copy(base, "inputs")
+    digits_data = load_digits_dataset()
+    digits_mlp = MLP(DIGITS_CONFIG).fit(digits_data.x_train, digits_data.y_train)
+    save_new_version(inputs, "digits", digits_mlp.model, {"metrics": {}},
+                     recipe=digits_data.recipe)
+    with Server(inputs, scratch / "input.log", MAX_IMAGE_PIXELS="4000000") as server:
+        run(rows, "fuzzing every endpoint", fuzz, server, args.fuzz_examples, digits, labels)
+        run(rows, "schemathesis, every operation", schema_fuzz, server, args.schema_examples, digits, labels)
+        run(rows, "hostile images", hostile, server, digits, labels)
+    run(rows, "broken bundles", broken_bundles, fresh_copy(base, "bundles"), scratch, digits, labels)
+    run(rows, "model directory faults", directory_faults, fresh_copy(base, "faults"), scratch, digits, labels)
+    with Server(base, scratch / "kill.log") as server:
+        run(rows, "SIGKILL of a worker under load", worker_kill, server, digits, labels)
+    run(rows, "SIGTERM under load", graceful_stop, base, scratch, digits)
+    with Server(base, scratch / "soak.log") as server:
+        run(rows, "soak", soak_row, server, digits, args.soak_seconds, args.soak_warmup)
+    return rows
 
 
 def hostile_table(server: Server):

@@ -9,7 +9,7 @@ in the same run, so the ratios compare like with like:
     predict-json    POST /predict, one MNIST digit as JSON (target: >= 75% of trivial's req/s)
     predict-image   POST /predict, one PNG upload (a digit as a person would draw it, 200 px)
     read-4-digits   POST /read, one PNG of a 4-digit number composed of MNIST test digits
-                    (tests/numbers.py; target: p50 <= 15 ms, measured alone on one connection)
+                    (harness/numbers.py; target: p50 <= 15 ms, measured alone on one connection)
     batch-256       POST /predict, 256 digits as JSON (images/s is what counts)
     batch-256-binary  POST /v2/models/mnist/infer, the same 256 digits as bytes in and out (the
                     binary tensor data extension; target: >= 2x batch-256's images/s)
@@ -37,12 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import table
-from shared import environment
+from harness.images import drawn_digit, encode, multipart_file
+from harness.load import Load, summarize
+from harness.numbers import compose
+from harness.server import Server
 from shared.repository import latest_bundle_path, save_new_version
-from tests.helpers import drawn_digit, encode, multipart_file
-from tests.load import Load, summarize
-from tests.numbers import compose
-from tests.server import Server
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig
 
@@ -136,7 +135,7 @@ def measure(server: Server, scenarios: list[Scenario], client: str,
 
 
 def server_options(args: argparse.Namespace) -> dict:
-    """tests.server.Server's options for the command line's worker count, class and threads."""
+    """harness.server.Server's options for the command line's worker count, class and threads."""
     gunicorn_args = []
     if args.worker_class:
         gunicorn_args += ["--worker-class", args.worker_class]

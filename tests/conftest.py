@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.server import Server
+from harness.training import DIGITS_CONFIG, FIXTURE_CONFIG
 from shared.bundle import Bundle, load_bundle
 from shared.repository import latest_bundle_path, save_new_version
-from tests.helpers import DIGITS_CONFIG, FIXTURE_CONFIG
-from tests.server import Server
 from trainer.data import Dataset, load_digits_dataset, load_mnist
 from trainer.job import calibrate
 from trainer.network import MLP

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import requests
 
+from harness.clients import write_policy
+from harness.images import drawn_digit, encode, mnist_test_digits
+from harness.server import Server
 from shared.repository import save_new_version
-from tests.helpers import drawn_digit, encode, mnist_test_digits
-from tests.server import Server
-from tests.service.clients import write_policy
 from trainer.network import MLP
 
 

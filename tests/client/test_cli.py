@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import requests
 
-from tests.helpers import drawn_digit, encode, mnist_test_digits
-from tests.server import Server, free_port
+from harness.images import drawn_digit, encode, mnist_test_digits
+from harness.server import Server, free_port
 
 DIGITNET = Path(sys.executable).parent / "digitnet"  # the console script pip installed
 TOKEN = "cli-test-token"

@@ -22,8 +22,8 @@ from client import (
     ServiceUnavailable,
     Unauthorized,
 )
-from tests.helpers import drawn_digit, encode, mnist_test_digits
-from tests.server import Server, free_port
+from harness.images import drawn_digit, encode, mnist_test_digits
+from harness.server import Server, free_port
 
 TOKEN = "client-test-token"
 

@@ -11,10 +11,10 @@ import requests
 from PIL import Image
 
 from client import BadRequest, Client, Reading
+from harness.images import encode, mnist_test_digits
+from harness.numbers import compose
+from harness.server import free_port
 from tests.client.test_cli import digitnet
-from tests.helpers import encode, mnist_test_digits
-from tests.numbers import compose
-from tests.server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,12 @@ import requests
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
+from harness.server import Server
 from service.app import create_app
 from service.config import Settings, environment_variables
 from shared import limits
 from tests.deploy.test_proxy import gunicorn_setting
 from tests.reliability.test_containers import dockerfile_stages
-from tests.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, SPECIAL_FILES, place
-from tests.reliability.checks import not_serving_only
-from tests.reliability.export import STAGES, export_killed
-from tests.reliability.hostile import MEASURING_ENV, MEMORY_LIMIT_MIB
-from tests.server import Server
+from harness.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, SPECIAL_FILES, place
+from harness.reliability.checks import not_serving_only
+from harness.reliability.export import STAGES, export_killed
+from harness.reliability.hostile import MEASURING_ENV, MEMORY_LIMIT_MIB
+from harness.server import Server
 
 WAIT_SECONDS = 30
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers

@@ -10,9 +10,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 
-from tests.helpers import drawn_digit, encode
-from tests.reliability.checks import problem, wrong_predictions
-from tests.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
+from harness.images import drawn_digit, encode
+from harness.reliability.checks import problem, wrong_predictions
+from harness.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

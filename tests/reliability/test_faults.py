@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.reliability.checks import wrong_predictions
-from tests.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
-from tests.server import Server
+from harness.reliability.checks import wrong_predictions
+from harness.reliability.faults import digit_body, kill_worker_under_load, sigterm_under_load
+from harness.server import Server
 
 
 def test_killed_worker_is_replaced_and_only_its_requests_fail(model_dir: Path, tmp_path: Path, known_digits):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.helpers import encode
-from tests.reliability.checks import wrong_predictions
-from tests.reliability.hostile import (
+from harness.images import encode
+from harness.reliability.checks import wrong_predictions
+from harness.reliability.hostile import (
     MEASURING_ENV,
     MEMORY_LIMIT_MIB,
     HostileRequest,
@@ -19,7 +19,7 @@ from tests.reliability.hostile import (
     measure,
     multipart,
 )
-from tests.server import Server
+from harness.server import Server
 
 CASES = hostile_requests()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.checks import not_serving_only
-from tests.server import Server
+from harness.reliability.checks import not_serving_only
+from harness.server import Server
 
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers
 # Root reads any file whatever its mode: drop the two capabilities that allow it, so a chmod

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
+from harness.reliability.schema import fuzz_operation, load_schema
 from service.config import Settings
 from service.openapi import build_document
-from tests.reliability.schema import fuzz_operation, load_schema
 
 EXAMPLES = int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", 300))
 MAX_SECONDS = 600  # per operation: far above what any takes here; a server that slow is a failure

@@ -13,11 +13,11 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.reliability.checks import problem
+from harness.reliability.inputs import path_segments
+from harness.server import Server
 from service.app import create_app
 from service.config import Settings
-from tests.reliability.checks import problem
-from tests.reliability.inputs import path_segments
-from tests.server import Server
 
 TOKEN = "s3cret-token-for-tests"
 INFER = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8", "data": [0] * 784}]}

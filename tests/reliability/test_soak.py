@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.reliability.soak import soak
-from tests.server import Server
+from harness.reliability.soak import soak
+from harness.server import Server
 
 MAX_RSS_GROWTH = 0.10
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tests.helpers import drawn_digit, encode
+from harness.images import drawn_digit, encode
 
 FORMATS = ("png", "jpeg", "rgb")
 

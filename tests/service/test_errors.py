@@ -10,8 +10,8 @@ import pytest
 import requests
 from PIL import Image
 
+from harness.images import encode
 from service.config import Settings
-from tests.helpers import encode
 
 ZEROS = [0] * 784
 JSON = {"Content-Type": "application/json"}

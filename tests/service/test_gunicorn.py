@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.server import Server
+from harness.server import Server
 
 CONNECTIONS = 16
 

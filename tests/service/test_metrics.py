@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tests.helpers import mnist_test_digits
+from harness.images import mnist_test_digits
 
 Sample = tuple[str, dict[str, str], float]
 

@@ -8,9 +8,10 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
+from harness.images import drawn_digit, encode, mnist_test_digits
+from harness.server import Server
+from harness.training import FIXTURE_CONFIG
 from tests.conftest import save_trained
-from tests.helpers import FIXTURE_CONFIG, drawn_digit, encode, mnist_test_digits
-from tests.server import Server
 from trainer.network import MLP
 
 # Capital letters as pen strokes (x, y in a 100 x 100 box): drawn, not typed, so no font the

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.helpers import mnist_test_digits
+from harness.images import mnist_test_digits
 from tests.service.images import FORMATS, as_person_would_send
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "rgb": "image/png"}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import requests
 
+from harness.images import drawn_digit, encode, mnist_test_digits
+from harness.numbers import compose
 from shared.segment import MAX_DIGITS, read_number
-from tests.helpers import drawn_digit, encode, mnist_test_digits
-from tests.numbers import compose
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from harness.images import drawn_digit, encode, mnist_test_digits
 from shared.preprocess import NoInk, bytes_to_mnist
 from shared.recipes import OPTDIGITS, OPTDIGITS_INK, RECIPES, fit_bitmap, thicken
-from tests.helpers import drawn_digit, encode, mnist_test_digits
 
 MAX_PIXELS = 10_000_000
 

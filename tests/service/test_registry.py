@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.clients import write_policy
 from service.registry import Registry, VersionState
 from shared.repository import save_new_version
-from tests.service.clients import write_policy
 
 
 class Records(logging.Handler):

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.clients import ClientLoop, wait_for, workers_serving
+from harness.images import mnist_test_digits
+from harness.server import Server
 from shared.repository import save_new_version
-from tests.helpers import mnist_test_digits
-from tests.server import Server
-from tests.service.clients import ClientLoop, wait_for, workers_serving
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.helpers import mnist_test_digits
+from harness.images import mnist_test_digits
 from tests.service.images import as_person_would_send
 
 MNIST_SHAPE = "784 numbers or 28 rows of 28 (shape [n, 784] or [n, 28, 28])"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.helpers import mnist_test_digits
+from harness.images import mnist_test_digits
 
 
 def infer_body(digits: np.ndarray, datatype: str = "UINT8", nested: bool = False, **extra) -> dict:

@@ -11,7 +11,7 @@ import requests
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.helpers import mnist_test_digits
+from harness.images import mnist_test_digits
 
 HEADER = "Inference-Header-Content-Length"
 NUMPY_TYPES = {"UINT8": np.uint8, "FP32": np.float32}

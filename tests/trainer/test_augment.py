@@ -6,7 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.helpers import centre_of_mass, mnist_test_digits, python_calls
+from harness.images import centre_of_mass, mnist_test_digits
+from tests.trainer.support import python_calls
 from trainer.augment import (
     AffineMaps,
     AugmentConfig,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.images import drawn_digit, encode, mnist_test_digits
 from shared.bundle import load_bundle
 from shared.preprocess import bytes_to_mnist
-from tests.helpers import drawn_digit, encode, mnist_test_digits
 from trainer.evaluate import read_folder
 
 

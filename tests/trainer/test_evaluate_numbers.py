@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.images import encode, mnist_test_digits
+from harness.numbers import compose, touching
 from shared.segment import read_number
-from tests.helpers import encode, mnist_test_digits
-from tests.numbers import compose, touching
 from trainer import evaluate_numbers
 from trainer.evaluate_numbers import edit_distance
 

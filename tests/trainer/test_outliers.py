@@ -5,8 +5,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from harness.images import centre_of_mass, mnist_test_digits
 from shared.preprocess import BOX, FIELD
-from tests.helpers import centre_of_mass, mnist_test_digits, python_calls
+from tests.trainer.support import python_calls
 from trainer.network import MLP, TrainingConfig
 from trainer.outliers import (
     CHARACTERS,

@@ -6,7 +6,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tests.helpers import mnist_test_digits, python_calls
+from harness.images import mnist_test_digits
+from tests.trainer.support import python_calls
 from trainer.styles import (
     STYLES,
     Ink,

@@ -20,10 +20,10 @@ import pytest
 import requests
 from PIL import Image
 
-from shared.model import Model
+from harness.images import drawn_digit, mnist_test_digits
+from harness.server import Server
 from shared.repository import save_new_version
-from tests.helpers import drawn_digit, mnist_test_digits
-from tests.server import Server
+from shared.model import Model
 from tests.ui.support import DESKTOP, PHONE
 
 pytestmark = pytest.mark.slow
@@ -535,8 +535,8 @@ def test_write_a_number_and_read_it(open_browser, server: Server, artifacts: Pat
 
 def test_an_uploaded_number_is_read_with_its_boxes(open_browser, server: Server, mnist, tmp_path: Path,
                                                    artifacts: Path) -> None:
-    from tests.helpers import encode
-    from tests.numbers import compose
+    from harness.images import encode
+    from harness.numbers import compose
 
     digits, labels = mnist_test_digits(mnist, 3, seed=61)
     image, _ = compose(digits, np.random.default_rng(61), gaps=(0.3, 0.45))

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.load import Load, Outcome, summarize
-from tests.server import Server
+from harness.load import Load, RequestRecord, summarize
+from harness.server import Server
 
 CONNECTIONS = 8
 WAIT_SECONDS = 60
@@ -23,7 +23,7 @@ def digit_body(digits: np.ndarray, count: int = 1) -> bytes:
 
 @dataclass(frozen=True)
 class WorkerKill:
-    outcomes: list[Outcome]
+    outcomes: list[RequestRecord]
     killed_at: float
     replaced_after: float       # seconds until the master had a new worker up
     before_per_second: float    # successful requests/s in the window before the kill
@@ -66,7 +66,7 @@ def kill_worker_under_load(server: Server, body: bytes, window: float = 3.0,
 
 @dataclass(frozen=True)
 class GracefulStop:
-    outcomes: list[Outcome]
+    outcomes: list[RequestRecord]
     exit_code: int
     sent_before: int            # requests sent before SIGTERM
     in_flight: int              # ... of which not answered yet when it was sent

@@ -1,21 +1,13 @@
-"""Helpers for tests and benchmarks (not fixtures): the fixtures' training configurations, MNIST
-test digits, digits drawn as a person would send them, encoded by Pillow, a digit's centre of
-mass, and a count of the Python calls a piece of work makes."""
+"""Digit images for tests and benchmarks: MNIST test digits, digits drawn and photographed as a
+person would send them, encoded by Pillow (alone or as a multipart upload), and a digit's centre
+of mass."""
 
 import io
-import sys
-from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
 from trainer.data import Dataset
-from trainer.network import TrainingConfig
-
-# Small and quick (a few seconds), and good enough to read real digits (~97% on MNIST test).
-FIXTURE_CONFIG = TrainingConfig.plain(hidden=(128,), epochs=4, batch_size=64, seed=0)
-# About a second: ~98% on the digits' own test set.
-DIGITS_CONFIG = TrainingConfig.plain(hidden=(64,), epochs=30, batch_size=32, seed=0)
 
 
 def mnist_test_digits(mnist: Dataset, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,24 +50,6 @@ def photographed(image: Image.Image, falloff: float, rng: np.random.Generator,
     paper, ink = 235.0 * light, 40.0 * light
     seen = ink + (paper - ink) * white + rng.normal(0.0, noise, white.shape)
     return Image.fromarray(np.clip(seen, 0, 255).astype(np.uint8))
-
-
-def python_calls(work: Callable[[], object]) -> int:
-    """How many Python and C functions `work()` calls: equal counts for a batch of 1 and of 512
-    mean no loop over the batch's items anywhere in it."""
-    calls = 0
-
-    def count(frame, event, arg):
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        work()
-    finally:
-        sys.setprofile(None)
-    return calls
 
 
 def centre_of_mass(digit: np.ndarray) -> tuple[float, float]:

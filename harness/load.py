@@ -19,7 +19,9 @@ ERROR_PAUSE_SECONDS = 0.01  # after a failure, so a server that is down is not s
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RequestRecord:
+    """One request the load sent, and what became of it."""
+
     sent_at: float        # time.monotonic() just before the request was written
     seconds: float
     status: int | None    # None: no response (connection refused, reset or closed)
@@ -44,7 +46,7 @@ class Load:
         self.headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         self.max_seconds, self.max_requests = max_seconds, max_requests
         self.request_ids = request_ids
-        self.outcomes: list[Outcome] = []  # list.append is atomic: threads share it
+        self.outcomes: list[RequestRecord] = []  # list.append is atomic: threads share it
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
                          for i in range(connections)]
@@ -55,13 +57,13 @@ class Load:
             thread.start()
         return self
 
-    def stop(self) -> list[Outcome]:
+    def stop(self) -> list[RequestRecord]:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=self.max_seconds + 60)
         return list(self.outcomes)
 
-    def run(self, seconds: float) -> list[Outcome]:
+    def run(self, seconds: float) -> list[RequestRecord]:
         """Start, run for `seconds`, stop."""
         self.start()
         self._stop.wait(seconds)
@@ -84,13 +86,13 @@ class Load:
                 connection.request(self.method, self.path, body=self.body, headers=headers)
                 response = connection.getresponse()
                 response.read()
-                outcome = Outcome(sent_at, time.monotonic() - sent_at, response.status,
+                outcome = RequestRecord(sent_at, time.monotonic() - sent_at, response.status,
                                   request_id=request_id)
                 if response.will_close:
                     connection.close()
                     connection = None
             except (OSError, http.client.HTTPException) as e:
-                outcome = Outcome(sent_at, time.monotonic() - sent_at, None, type(e).__name__,
+                outcome = RequestRecord(sent_at, time.monotonic() - sent_at, None, type(e).__name__,
                                   request_id)
                 connection.close()
                 connection = None
@@ -111,12 +113,13 @@ class Summary:
     p99_ms: float
     per_second: float
 
-    def describe(self) -> str:
+    def one_line(self) -> str:
+        """The figures as one line of text, for a report."""
         return (f"{self.sent} sent, {self.failed} failed ({self.server_errors} 5xx), "
                 f"{self.per_second:.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms")
 
 
-def summarize(outcomes: list[Outcome], start: float | None = None, end: float | None = None) -> Summary:
+def summarize(outcomes: list[RequestRecord], start: float | None = None, end: float | None = None) -> Summary:
     """Figures for the requests sent in [start, end) (all of them by default)."""
     chosen = [o for o in outcomes if (start is None or o.sent_at >= start)
               and (end is None or o.sent_at < end)]

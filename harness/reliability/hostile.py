@@ -16,10 +16,10 @@ import numpy as np
 import requests
 from PIL import Image, ImageDraw
 
-from tests.helpers import encode
-from tests.reliability.checks import problem
-from tests.reliability.inputs import png_with_header
-from tests.server import Server
+from harness.images import encode
+from harness.reliability.checks import problem
+from harness.reliability.inputs import png_with_header
+from harness.server import Server
 
 MEMORY_LIMIT_MIB = 64   # a worker's peak may grow this much for any one request
 SECONDS_LIMIT = 1.0     # and the request is answered within this (the benchmark's target)
@@ -45,7 +45,9 @@ class HostileRequest:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Measurement:
+    """What one hostile request cost the server, and what is wrong with its answer."""
+
     status: int | None          # None: no answer
     seconds: float
     growth_mib: float           # the most any worker's peak memory grew
@@ -53,7 +55,7 @@ class Outcome:
     problem: str | None         # what is wrong with the answer, None when it is right
 
     def failures(self) -> list[str]:
-        """The targets this outcome misses (the time target included)."""
+        """The targets this measurement misses (the time target included)."""
         missed = [self.problem] if self.problem else []
         if self.growth_mib > MEMORY_LIMIT_MIB:
             missed.append(f"peak memory grew {self.growth_mib:.0f} MiB")
@@ -62,14 +64,14 @@ class Outcome:
         return missed
 
 
-def measure(server: Server, request: HostileRequest) -> Outcome:
+def measure(server: Server, request: HostileRequest) -> Measurement:
     """Send `request` and measure the answer, its time and the workers' peak memory growth."""
     held = server.reset_peaks()
     started = time.perf_counter()
     try:
         response = request.send(server.url)
     except requests.RequestException as e:
-        return Outcome(None, time.perf_counter() - started, server.peak_growth_mib(held), 0,
+        return Measurement(None, time.perf_counter() - started, server.peak_growth_mib(held), 0,
                        f"no answer: {e!r}")
     seconds = time.perf_counter() - started
     growth = server.peak_growth_mib(held)
@@ -80,7 +82,7 @@ def measure(server: Server, request: HostileRequest) -> Outcome:
         wrong = f"{response.status_code} instead of {request.statuses}: {response.text[:200]}"
     if wrong is None and len(error) > ERROR_CHARS_LIMIT:
         wrong = f"an error message of {len(error)} characters"
-    return Outcome(response.status_code, seconds, growth, len(error), wrong)
+    return Measurement(response.status_code, seconds, growth, len(error), wrong)
 
 
 def hostile_requests() -> list[HostileRequest]:

@@ -1,5 +1,5 @@
 """shared/segment.py: finding every digit of a number and reading them in order, on numbers
-composed out of MNIST test digits (tests/numbers.py) and read by the session's small model."""
+composed out of MNIST test digits (harness/numbers.py) and read by the session's small model."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.images import mnist_test_digits
+from harness.numbers import compose
 from shared import segment
 from shared.preprocess import NoInk
 from shared.segment import TooManyDigits, read_number, read_unless_single
-from tests.helpers import mnist_test_digits
-from tests.numbers import compose
 
 
 def numbers(mnist, count: int, seed: int, gaps: tuple[float, float], length: int = 4):

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.helpers import drawn_digit, encode, multipart_file
-from tests.load import Load, Summary, summarize
-from tests.reliability.faults import digit_body
-from tests.server import Server, rss_mib
+from harness.images import drawn_digit, encode, multipart_file
+from harness.load import Load, Summary, summarize
+from harness.reliability.faults import digit_body
+from harness.server import Server, rss_mib
 
 JSON_CONNECTIONS = 6
 IMAGE_CONNECTIONS = 2

@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.helpers import drawn_digit, encode
+from harness.images import drawn_digit, encode
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"RIFF\x00\x00\x00\x00WEBP",

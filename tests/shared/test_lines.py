@@ -10,9 +10,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from benchmarks.paper_photos import PAPERS, write_sets
+from harness.images import encode
 from shared.lines import remove_lines
 from shared.preprocess import INK_THRESHOLD, image_to_mnist, normalize_ink, to_grayscale
-from tests.helpers import encode
 from trainer.evaluate import read_folder
 
 SIDE = 300

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.server import ROOT
+from harness.server import ROOT
 
 STAGES = ("mid-write", "before-link")
 STALL_SECONDS = 120  # the parent kills the child long before this

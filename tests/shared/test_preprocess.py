@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.images import centre_of_mass, drawn_digit, encode, mnist_test_digits, photographed
 from shared.preprocess import (
     FIELD,
     ImageTooLarge,
@@ -14,7 +15,6 @@ from shared.preprocess import (
     bytes_to_mnist,
     image_to_mnist,
 )
-from tests.helpers import centre_of_mass, drawn_digit, encode, mnist_test_digits, photographed
 
 MAX_PIXELS = 10_000_000
 EXIF_ORIENTATION = 0x0112
