@@ -94,7 +94,7 @@ def main() -> None:
             hostile_rows = list(hostile_table(server))
         if args.hostile_only:
             print()
-            print_table(HOSTILE_HEADERS, hostile_rows)
+            print_table(HOSTILE_HEADERS, hostile_rows, figure="hostile")
             return
 
         def fresh_copy(name: str) -> Path:
@@ -130,9 +130,9 @@ def main() -> None:
             run("soak", soak_row, server, digits, args.soak_seconds, args.soak_warmup)
 
     print()
-    print_table(HEADERS, rows)
+    print_table(HEADERS, rows, figure="reliability")
     print()
-    print_table(HOSTILE_HEADERS, hostile_rows)
+    print_table(HOSTILE_HEADERS, hostile_rows, figure="hostile")
 
 
 def hostile_table(server: Server):
