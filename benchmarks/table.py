@@ -59,7 +59,7 @@ def write_figure(name: str, table: str) -> Path:
 def provenance() -> str:
     """One line: the command that ran, the date, and the machine (CPUs available, CPU model)."""
     command = " ".join(["python", *sys.orig_argv[1:]])
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
     return f"Made by `{command}` on {today}, on {cpu_count()} CPUs ({cpu_model()})."
 
 
