@@ -21,7 +21,7 @@ export MODEL_DIR MODEL_NAME HOST PORT
 .DEFAULT_GOAL := help
 .PHONY: help install train train-best evaluate evaluate-not-digits evaluate-numbers serve test test-fast \
         bench bench-train bench-serve bench-quality bench-paper reliability \
-        up down logs lock compose-test lint audit clean
+        up down logs lock compose-test lint docs audit clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,6 +104,9 @@ lint: install ## ruff over the whole tree, and no function (tests aside) over 60
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/function_lengths.py
 
+docs: install ## the documentation site (mkdocs.yml, docs/) into site/; a broken link or missing page fails it
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 # Known vulnerabilities we accept: one ID each, with a comment giving package, reason, revisit date.
 AUDIT_IGNORE :=
 audit: install ## pip-audit of every pinned list: fails on any known vulnerability or unauditable package
@@ -111,5 +114,5 @@ audit: install ## pip-audit of every pinned list: fails on any known vulnerabili
 		$(foreach f,$(wildcard requirements/*.txt),-r $(f))
 
 clean: ## remove the venv, caches and reports (trained models in $(MODEL_DIR) are kept)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis reports build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis reports build site *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

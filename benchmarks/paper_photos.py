@@ -258,7 +258,7 @@ def evaluate_sets(folders: dict[str, Path], model_dir: Path, model_name: str) ->
     print(f"model {bundle.name} v{bundle.version}")
     print_table(["paper", "accuracy", "against plain"],
                 [(paper, f"{value:.2%}", f"{100 * (value - accuracy['plain']):+.1f} points")
-                 for paper, value in accuracy.items()])
+                 for paper, value in accuracy.items()], figure="paper")
 
 
 def main(argv: list[str] | None = None) -> int:

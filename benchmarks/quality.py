@@ -95,13 +95,14 @@ def main() -> None:
                  "ratio", "target", "met"],
                 [[r, f"{a:.4f}", f"{u:.4f}", f"{b:.4f}", f"{a / b:.2f}x" if b else "-", t,
                   "-" if m is None else ("yes" if m else "NO")]
-                 for r, a, u, b, t, m in zip(rows, ours, unstyled_figures, base, targets, met)])
+                 for r, a, u, b, t, m in zip(rows, ours, unstyled_figures, base, targets, met)],
+                figure="quality")
 
     print()
     print_table([f"{EVAL_DIR.name} recall", *runs["default"]["summary"]["recall"]],
                 [[name, *(f"{r:.3f}" for r in runs[key]["summary"]["recall"].values())]
                  for key, name in (("default", "as it is"), ("unstyled", "without styles"),
-                                   ("plain", "no augmentation"))])
+                                   ("plain", "no augmentation"))], figure="quality")
 
     print()
     print_best_preset(environment.model_dir(), environment.model_name())
@@ -124,7 +125,8 @@ def print_best_preset(model_dir: Path, name: str) -> None:
                  ["MNIST test ECE, calibrated", f"{metrics['test_ece']:.4f}"],
                  ["epochs run", str(training["epochs_run"])],
                  ["training time (s)", f"{training['seconds']:.0f}"],
-                 ["seconds per epoch (median)", f"{statistics.median(training['epoch_seconds']):.2f}"]])
+                 ["seconds per epoch (median)", f"{statistics.median(training['epoch_seconds']):.2f}"]],
+                figure="quality")
 
 
 if __name__ == "__main__":

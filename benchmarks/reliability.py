@@ -96,14 +96,14 @@ def main() -> None:
             hostile_rows = list(hostile_table(server))
         if args.hostile_only:
             print()
-            print_table(HOSTILE_HEADERS, hostile_rows)
+            print_table(HOSTILE_HEADERS, hostile_rows, figure="hostile")
             return
         rows = scenario_rows(args, base, digits, labels)
 
     print()
-    print_table(HEADERS, rows)
+    print_table(HEADERS, rows, figure="reliability")
     print()
-    print_table(HOSTILE_HEADERS, hostile_rows)
+    print_table(HOSTILE_HEADERS, hostile_rows, figure="hostile")
 
 
 def fresh_copy(base: Path, name: str) -> Path:

@@ -273,7 +273,7 @@ def print_results(scenarios: list[Scenario], rounds: dict[str, list[Result]], rs
                      r.errors])
     print()
     table.print_table(["scenario", "req/s", "images/s", "p50 ms", "p99 ms", "vs trivial",
-                       "server CPU/req", "vs trivial", "errors"], rows)
+                       "server CPU/req", "vs trivial", "errors"], rows, figure="serve")
     print(f"\nRSS per worker: {', '.join(f'{m:.0f} MiB' for m in rss)}")
     print("Figures are medians over the rounds; ratios compare each round with its own trivial run.\n"
           "Server CPU/req is the workers' CPU time per request (their capacity, whatever the client).")

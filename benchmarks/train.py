@@ -126,7 +126,7 @@ def main() -> None:
          ["seconds per epoch, sklearn given float64 (median of 3)", f"{ours:.3f}",
           f"{theirs64:.3f}", f"{theirs64 / ours:.2f}x faster"],
          [f"test accuracy after {ACCURACY_EPOCHS} epochs (sklearn float32)", f"{our_acc:.4f}",
-          f"{their_acc:.4f}", f"{our_acc - their_acc:+.4f}"]])
+          f"{their_acc:.4f}", f"{our_acc - their_acc:+.4f}"]], figure="train")
 
     flops = epoch_flops(layer_sizes, len(data.y_train))
     reached = flops / ours / 1e9
@@ -138,7 +138,7 @@ def main() -> None:
                   f"{reached / big_matmul:.0%}"],
                  [f"plain matmul {BATCH}x784 @ 784x{HIDDEN[0]} (first layer's shape)",
                   f"{batch_matmul:.1f}", f"{batch_matmul / big_matmul:.0%}"],
-                 ["plain matmul 1024x1024 @ 1024x1024", f"{big_matmul:.1f}", "100%"]])
+                 ["plain matmul 1024x1024 @ 1024x1024", f"{big_matmul:.1f}", "100%"]], figure="train")
 
     wall, accuracy, network = default_training_run()
     print()
@@ -150,7 +150,7 @@ def main() -> None:
                  ["epoch speed vs scikit-learn as usually fed (float64, ~1.3 s/epoch)",
                   f"{theirs64 / ours:.2f}x", ">= 1.5x", "yes" if theirs64 / ours >= 1.5 else "NO"],
                  ["epoch speed vs scikit-learn's float32 best case", f"{theirs / ours:.2f}x",
-                  "(for information)", "-"]])
+                  "(for information)", "-"]], figure="train")
     print(f"\n({network})")
 
     started = time.perf_counter()
@@ -165,7 +165,7 @@ def main() -> None:
                  ["MNIST test accuracy", f"{accuracy:.4f}", f"{plain_accuracy:.4f}",
                   f"{accuracy - plain_accuracy:+.4f}"],
                  [f"making the {len(bank)} outlier images, once per run", f"{making:.1f} s",
-                  "-", "-"]])
+                  "-", "-"]], figure="train")
 
 
 if __name__ == "__main__":
