@@ -41,6 +41,7 @@ from harness.images import drawn_digit, encode, multipart_file
 from harness.load import Load, summarize
 from harness.numbers import compose
 from harness.server import Server
+from shared import environment
 from shared.repository import latest_bundle_path, save_new_version
 from trainer.data import load_mnist
 from trainer.network import MLP, TrainingConfig

@@ -21,8 +21,8 @@ from typing import Any
 from flask import current_app
 
 from shared import limits
-from shared.repository import MODEL_NAME
 from shared.environment import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
+from shared.repository import MODEL_NAME
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXTENSION = "digitnet.settings"  # where create_app keeps the settings: app.extensions[EXTENSION]

@@ -16,7 +16,6 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from harness.server import SECURITY_VARIABLES
 from service.app import create_app
 from service.config import Settings
 

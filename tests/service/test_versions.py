@@ -22,8 +22,8 @@ import requests
 from harness.clients import DEADLINE_SECONDS, ClientLoop, wait_for, workers_serving, write_policy
 from harness.images import mnist_test_digits
 from harness.server import Server, rss_mib
-from shared.repository import list_versions, save_new_version
 from shared.model import Model
+from shared.repository import list_versions, save_new_version
 from tests.service.images import as_person_would_send
 
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers

@@ -22,8 +22,8 @@ from PIL import Image
 
 from harness.images import drawn_digit, mnist_test_digits
 from harness.server import Server
-from shared.repository import save_new_version
 from shared.model import Model
+from shared.repository import save_new_version
 from tests.ui.support import DESKTOP, PHONE
 
 pytestmark = pytest.mark.slow
