@@ -54,7 +54,8 @@ class Dataset:
     files: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256, for the manifest
 
 
-def default_mnist_dir() -> Path:
+def mnist_dir() -> Path:
+    """Where MNIST is looked for when no folder is given: $MNIST_DIR, else the cache directory."""
     if os.environ.get("MNIST_DIR"):
         return Path(os.environ["MNIST_DIR"])
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -142,7 +143,7 @@ def download_file(name: str, directory: Path, expected_sha256: str,
 def ensure_mnist_files(directory: Path | None = None,
                        mirrors: tuple[str, ...] = MNIST_MIRRORS) -> dict[str, Path]:
     """Paths to the four MNIST files, downloading the missing ones into `directory`."""
-    directory = Path(directory) if directory else default_mnist_dir()
+    directory = Path(directory) if directory else mnist_dir()
     paths = {}
     for name, sha in MNIST_FILES.items():
         path = directory / name
