@@ -1,7 +1,7 @@
 """The proxy's configuration (proxy/) agrees with the service and the compose file.
 
 Its behaviour is tested for real, in containers, by `make compose-test`
-(scripts/topology_check.py): these checks keep the settings that must match from drifting apart,
+(tests/deploy/test_compose.py): these checks keep the settings that must match from drifting apart,
 and every copy of a limit equal to shared/limits.py's.
 """
 
