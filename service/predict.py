@@ -35,11 +35,9 @@ from service.inference import (
     classify,
     input_batch,
     numeric_array,
-    registry,
-    select_bundle,
 )
 from service.jsonio import parse_json
-from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
+from service.uploads import IMAGE_TYPES, opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
 from shared.preprocess import ImageError, NoInk, load_image
 from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
@@ -54,8 +52,7 @@ bp = Blueprint("predict", __name__)
 @bp.post("/predict/<name>")
 def predict(name: str | None = None):
     # First: an unknown model is a 404 and no model a 503, whatever the body.
-    bundle = select_bundle(registry().snapshot, named_once(name, request.args.get("model")),
-                           request.args.get("version"))
+    bundle = requested_bundle(name)
     spec = bundle.input
     n_classes = len(bundle.model.classes)
     top_k = _top_k(request.args.get("top_k", DEFAULT_TOP_K), n_classes)  # refused before the body

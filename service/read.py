@@ -18,9 +18,9 @@ from flask import Blueprint, request
 from PIL import Image
 
 from service.errors import RequestRefused, echo
-from service.inference import check_deadline, registry, select_bundle
+from service.inference import check_deadline
 from service.metrics import record_predictions
-from service.uploads import IMAGE_TYPES, named_once, opened_images, uploaded_files
+from service.uploads import IMAGE_TYPES, opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
 from shared.preprocess import ImageError, load_image
 from shared.segment import Reading, TooManyDigits, read_number
@@ -32,8 +32,7 @@ bp = Blueprint("read", __name__)
 @bp.post("/read")
 @bp.post("/read/<name>")
 def read(name: str | None = None):
-    bundle = select_bundle(registry().snapshot, named_once(name, request.args.get("model")),
-                           request.args.get("version"))
+    bundle = requested_bundle(name)
     if bundle.input.recipe is None:
         raise RequestRefused(415, f"model {bundle.name!r} takes no images (its bundle names no image "
                                   "recipe): /read needs one")

@@ -10,11 +10,18 @@ from PIL import Image
 
 from service.config import current_settings
 from service.errors import RequestRefused, echo
-from service.inference import check_batch_size
+from service.inference import check_batch_size, registry, select_bundle
+from shared.bundle import Bundle
 from shared.limits import IMAGE_MEDIA_TYPES
 from shared.preprocess import ImageError, ImageTooLarge, open_image
 
 IMAGE_TYPES = IMAGE_MEDIA_TYPES  # the Content-Types of a raw image body
+
+
+def requested_bundle(name_in_path: str | None) -> Bundle:
+    """The bundle an upload names: its model in the path or in ?model=, its ?version=."""
+    name = named_once(name_in_path, request.args.get("model"))
+    return select_bundle(registry().snapshot, name, request.args.get("version"))
 
 
 def named_once(in_path: str | None, in_query: str | None) -> str | None:
