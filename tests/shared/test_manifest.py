@@ -8,17 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from shared import manifest as schema
 from shared.bundle import build_manifest
 from shared.errors import BundleError, ManifestError
-from shared.manifest import (
-    Architecture,
-    ArrayRecord,
-    Calibration,
-    InputSpec,
-    Manifest,
-    Rejection,
-    Scaling,
-)
 from shared.model import Model
 from shared.recipes import RECIPES
 
@@ -41,7 +33,7 @@ TRAINER_SECTIONS = {
 
 
 @pytest.fixture(params=["numbers", "optdigits", "rejecting"])
-def manifest(request) -> Manifest:
+def manifest(request) -> schema.Manifest:
     if request.param == "optdigits":
         return build_manifest(model((64, 5, 10)), "d", 3, TRAINER_SECTIONS, "optdigits")
     if request.param == "rejecting":
@@ -49,12 +41,12 @@ def manifest(request) -> Manifest:
     return build_manifest(model(), "m", 1, {})
 
 
-def test_a_manifest_survives_its_round_trip(manifest: Manifest) -> None:
-    assert Manifest.from_dict(manifest.to_dict()) == manifest
-    assert Manifest.from_dict(json.loads(json.dumps(manifest.to_dict()))) == manifest
+def test_a_manifest_survives_its_round_trip(manifest: schema.Manifest) -> None:
+    assert schema.Manifest.from_dict(manifest.to_dict()) == manifest
+    assert schema.Manifest.from_dict(json.loads(json.dumps(manifest.to_dict()))) == manifest
 
 
-def test_every_section_survives_its_round_trip(manifest: Manifest) -> None:
+def test_every_section_survives_its_round_trip(manifest: schema.Manifest) -> None:
     sections = [manifest.architecture, manifest.input, manifest.scaling, manifest.calibration,
                 *manifest.arrays.values(), *([manifest.rejection] if manifest.rejection else [])]
     for section in sections:
@@ -81,9 +73,9 @@ def test_a_format_1_manifest_reads_and_round_trips() -> None:
     document = build_manifest(model((64, 5, 10)), "d", 1, {}, "optdigits").to_dict()
     document["format_version"] = 1
     document["input"] = {"shape": [64], "image_shape": [8, 8], "scaling": document["input"]["scaling"]}
-    manifest = Manifest.from_dict(document)
+    manifest = schema.Manifest.from_dict(document)
     assert manifest.input.recipe is RECIPES["optdigits"]
-    assert Manifest.from_dict(manifest.to_dict()) == manifest
+    assert schema.Manifest.from_dict(manifest.to_dict()) == manifest
 
 
 def test_the_callers_read_attributes() -> None:
@@ -94,38 +86,39 @@ def test_the_callers_read_attributes() -> None:
     assert manifest.calibration.confidence_threshold == 0.9
     assert manifest.rejection.threshold == 1.25
     assert manifest.metrics == {"test_accuracy": 0.5}
-    assert manifest.input == InputSpec(6, None, (0.0, 255.0), None)
+    assert manifest.input == schema.InputSpec(6, None, (0.0, 255.0), None)
 
 
 GOOD_INPUT = {"shape": [6], "image_shape": [2, 3], "range": [0, 255], "preprocessing": None}
 
 
 @pytest.mark.parametrize("section_type, section, message", [
-    (Architecture, {"layer_sizes": [6, 5, 3], "activations": [], "output": "softmax"},
+    (schema.Architecture, {"layer_sizes": [6, 5, 3], "activations": [], "output": "softmax"},
      "architecture has 2 layers but 0 hidden activations"),
-    (Architecture, {"layer_sizes": [6], "activations": [], "output": "softmax"},
+    (schema.Architecture, {"layer_sizes": [6], "activations": [], "output": "softmax"},
      "architecture has 0 layers"),
-    (Architecture, {"layer_sizes": [6, 5, 3], "activations": ["swish"], "output": "softmax"},
+    (schema.Architecture, {"layer_sizes": [6, 5, 3], "activations": ["swish"], "output": "softmax"},
      "unknown activation(s) ['swish']"),
-    (Architecture, {"layer_sizes": [6, 5, 3], "activations": ["relu"], "output": "swish"},
+    (schema.Architecture, {"layer_sizes": [6, 5, 3], "activations": ["relu"], "output": "swish"},
      "unknown output activation 'swish'"),
-    (Scaling, {"method": "min-max", "min": 0, "max": math.inf}, "input scaling 0.0-inf is not finite"),
-    (InputSpec, {**GOOD_INPUT, "image_shape": [3, 3]}, "input image_shape [3, 3] does not lay out 6 inputs"),
-    (InputSpec, {**GOOD_INPUT, "range": [5, 5]}, "input range [5, 5] is not a finite interval"),
-    (InputSpec, {**GOOD_INPUT, "range": [0, math.nan]}, "is not a finite interval"),
-    (InputSpec, {**GOOD_INPUT, "preprocessing": {"recipe": "fashion"}},
+    (schema.Scaling, {"method": "min-max", "min": 0, "max": math.inf}, "input scaling 0.0-inf is not finite"),
+    (schema.InputSpec, {**GOOD_INPUT, "image_shape": [3, 3]},
+     "input image_shape [3, 3] does not lay out 6 inputs"),
+    (schema.InputSpec, {**GOOD_INPUT, "range": [5, 5]}, "input range [5, 5] is not a finite interval"),
+    (schema.InputSpec, {**GOOD_INPUT, "range": [0, math.nan]}, "is not a finite interval"),
+    (schema.InputSpec, {**GOOD_INPUT, "preprocessing": {"recipe": "fashion"}},
      "unknown preprocessing recipe 'fashion'"),
-    (InputSpec, {**GOOD_INPUT, "preprocessing": {"recipe": "mnist"}},
+    (schema.InputSpec, {**GOOD_INPUT, "preprocessing": {"recipe": "mnist"}},
      "recipe 'mnist' makes [28, 28] images of values 0-255; the input is [2, 3] of 0-255"),
-    (Calibration, {"temperature": 0}, "calibration temperature 0.0 must be a positive number"),
-    (Calibration, {"temperature": -1.5}, "must be a positive number"),
-    (Calibration, {"temperature": math.inf}, "must be a positive number"),
-    (Rejection, {"score": "max_probability", "threshold": 0.5},
+    (schema.Calibration, {"temperature": 0}, "calibration temperature 0.0 must be a positive number"),
+    (schema.Calibration, {"temperature": -1.5}, "must be a positive number"),
+    (schema.Calibration, {"temperature": math.inf}, "must be a positive number"),
+    (schema.Rejection, {"score": "max_probability", "threshold": 0.5},
      "rejection score 'max_probability' is not supported"),
-    (Rejection, {"score": "logsumexp", "threshold": "high"},
+    (schema.Rejection, {"score": "logsumexp", "threshold": "high"},
      "rejection threshold 'high' must be a finite number"),
-    (Rejection, {"score": "logsumexp", "threshold": None}, "must be a finite number"),
-    (Rejection, {"score": "logsumexp", "threshold": math.nan}, "must be a finite number"),
+    (schema.Rejection, {"score": "logsumexp", "threshold": None}, "must be a finite number"),
+    (schema.Rejection, {"score": "logsumexp", "threshold": math.nan}, "must be a finite number"),
 ])
 def test_each_section_refuses_what_it_cannot_serve(section_type, section, message) -> None:
     with pytest.raises(ManifestError, match=re.escape(message)):
@@ -156,7 +149,7 @@ def edited(change) -> dict:
 ])
 def test_the_manifest_checks_its_sections_against_each_other(change, message) -> None:
     with pytest.raises(ManifestError, match=re.escape(message)):
-        Manifest.from_dict(edited(change))
+        schema.Manifest.from_dict(edited(change))
 
 
 def test_a_manifest_error_is_a_bundle_error() -> None:
@@ -168,5 +161,5 @@ def test_a_manifest_error_is_a_bundle_error() -> None:
 
 
 def test_array_records_keep_what_the_file_says() -> None:
-    record = ArrayRecord((6, 5), "float32", "ab" * 32)
+    record = schema.ArrayRecord((6, 5), "float32", "ab" * 32)
     assert record.to_dict() == {"shape": [6, 5], "dtype": "float32", "sha256": "ab" * 32}
