@@ -33,7 +33,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
 from benchmarks.table import print_table
-from harness.load import Load, summarize
+from harness.load import Load, RepeatedRequest, summarize
 from harness.reliability.bundles import BROKEN_BUNDLES, PICKLE_MARKER_ENV, place
 from harness.reliability.checks import not_serving_only, problem, wrong_predictions
 from harness.reliability.export import STAGES, export_killed
@@ -48,7 +48,7 @@ from harness.reliability.hostile import (
 from harness.reliability.inputs import FuzzRequest, fuzz_requests, hostile_images
 from harness.reliability.schema import CHECKS, fuzz_operation, load_schema, operations
 from harness.reliability.soak import soak
-from harness.server import Server
+from harness.server import Launch, Server
 from harness.training import DIGITS_CONFIG
 from shared.repository import save_new_version
 from trainer.data import load_digits_dataset, load_mnist
@@ -249,7 +249,7 @@ def hostile(server: Server, digits: np.ndarray, labels: np.ndarray):
 
 
 def background_load(server: Server, digits: np.ndarray) -> Load:
-    return Load(server.url, "/predict", digit_body(digits), "application/json",
+    return Load(server.url, RepeatedRequest("/predict", digit_body(digits), "application/json"),
                 connections=BACKGROUND_CONNECTIONS, max_seconds=600).start()
 
 
@@ -305,7 +305,7 @@ def directory_faults(model_dir: Path, scratch: Path, digits: np.ndarray, labels:
         yield
         aside.rename(versions)
 
-    with Server(model_dir, scratch / "faults.log", prefix=prefix) as server:
+    with Server(model_dir, scratch / "faults.log", launch=Launch(prefix=prefix)) as server:
         for name, fault in (("unreadable", unreadable), ("emptied", emptied), ("removed", removed)):
             load = background_load(server, digits)
             time.sleep(0.5)

@@ -31,16 +31,16 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import table
 from harness.images import drawn_digit, encode, multipart_file
-from harness.load import Load, summarize
+from harness.load import Load, RepeatedRequest, summarize
 from harness.numbers import compose
-from harness.server import Server
+from harness.server import Launch, Server
 from shared import environment
 from shared.repository import latest_bundle_path, save_new_version
 from trainer.data import load_mnist
@@ -96,7 +96,7 @@ def main() -> None:
         client = "python" if args.python_client or not shutil.which("wrk") else "wrk"
         with Server(model_dir, Path(scratch) / "server.log", **server_options(args)) as server:
             print(f"server: gunicorn, {len(server.workers())} workers "
-                  f"{' '.join(server_options(args)['gunicorn_args'])}; "
+                  f"{' '.join(server_options(args)['launch'].gunicorn_args)}; "
                   f"load: {client}, {args.connections} connections, "
                   f"{args.duration:g}s per scenario in {args.rounds} rounds", flush=True)
             rounds = measure(server, scenarios, client, args)
@@ -107,8 +107,9 @@ def main() -> None:
         # The same service with the forward pass replaced by a constant answer: how close to the
         # trivial endpoint a JSON prediction could come with an infinitely fast model.
         ceiling_scenarios = [s for s in scenarios if s.name in ("trivial", "predict-json")]
-        with Server(model_dir, Path(scratch) / "ceiling.log", app=CEILING_APP,
-                    **server_options(args)) as server:
+        options = server_options(args)
+        with Server(model_dir, Path(scratch) / "ceiling.log", workers=options["workers"],
+                    launch=replace(options["launch"], app=CEILING_APP)) as server:
             ceiling = measure(server, ceiling_scenarios, client, args)
         print_results(scenarios, rounds, rss, ceiling)
         verdict = "met" if alone.p50_ms <= READ_TARGET_MS else "NOT met"
@@ -144,7 +145,7 @@ def server_options(args: argparse.Namespace) -> dict:
     if threads:  # gunicorn quietly runs `sync` as gthread when threads > 1
         gunicorn_args += ["--threads", str(threads)]
     workers = args.workers or int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
-    return {"workers": workers, "gunicorn_args": gunicorn_args}
+    return {"workers": workers, "launch": Launch(gunicorn_args=tuple(gunicorn_args))}
 
 
 def model_directory(scratch: Path, mnist) -> Path:
@@ -242,8 +243,9 @@ def _wrk_ms(output: str, percentile: str) -> float:
 
 def run_python(url: str, scenario: Scenario, duration: float, connections: int) -> Result:
     """Fallback load: `connections` threads, each looping on one keep-alive connection."""
-    load = Load(url, scenario.path, scenario.body, scenario.content_type, method=scenario.method,
-                connections=connections, max_seconds=duration, headers=scenario.headers)
+    request = RepeatedRequest(scenario.path, scenario.body, scenario.content_type,
+                              method=scenario.method, headers=scenario.headers)
+    load = Load(url, request, connections=connections, max_seconds=duration)
     summary = summarize(load.run(duration))
     return Result(summary.per_second, summary.p50_ms, summary.p99_ms, summary.failed, summary.sent)
 

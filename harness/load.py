@@ -10,7 +10,8 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -29,23 +30,32 @@ class RequestRecord:
     request_id: str = ""  # the X-Request-ID sent (with `request_ids`), to find it in the logs
 
 
+@dataclass(frozen=True)
+class RepeatedRequest:
+    """The request a load sends again and again. With `request_ids`, each one carries its own
+    `X-Request-ID`: `<request_ids>-<thread>-<n>`."""
+
+    path: str
+    body: bytes
+    content_type: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    request_ids: str = ""
+
+
 class Load:
-    """`connections` threads sending the same request until stopped, the deadline or the cap.
+    """`connections` threads sending the same request until stopped, the deadline or the cap."""
 
-    With `request_ids`, each request carries its own `X-Request-ID`: `<request_ids>-<thread>-<n>`.
-    """
-
-    def __init__(self, url: str, path: str, body: bytes, content_type: str, *, connections: int,
-                 max_seconds: float, max_requests: int = 1_000_000,
-                 headers: dict[str, str] | None = None, method: str = "POST",
-                 request_ids: str = "") -> None:
+    def __init__(self, url: str, request: RepeatedRequest, *, connections: int, max_seconds: float,
+                 max_requests: int = 1_000_000) -> None:
         parts = urlsplit(url)
         assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "load only on loopback"
         self.host, self.port = parts.hostname, parts.port
-        self.method, self.path, self.body = method, path, body or None
-        self.headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
+        self.method, self.path, self.body = request.method, request.path, request.body or None
+        content_type = {"Content-Type": request.content_type} if request.content_type else {}
+        self.headers = {**content_type, **request.headers}
         self.max_seconds, self.max_requests = max_seconds, max_requests
-        self.request_ids = request_ids
+        self.request_ids = request.request_ids
         self.outcomes: list[RequestRecord] = []  # list.append is atomic: threads share it
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)

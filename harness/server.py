@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -25,6 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 START_TIMEOUT_SECONDS = 60  # a busy 2-core machine; normally 1-2 s
 SECURITY_VARIABLES = ("API_TOKEN", "API_TOKEN_FILE", "HEALTH_PUBLIC", "METRICS_PUBLIC", "CORS_ALLOW_ORIGINS")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How gunicorn is started: bound to `host` and `port` (None: a free one), under `prefix`
+    (e.g. `setpriv` to drop capabilities), with `gunicorn_args`, serving the factory `app` (a
+    benchmark's variant of the service)."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    app: str = "service.app:create_app()"
+    prefix: Sequence[str] = ()
+    gunicorn_args: Sequence[str] = ()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,15 +50,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Server:
     """`gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`, stopped by its pid.
 
-    `prefix` runs gunicorn under another command (e.g. `setpriv` to drop capabilities); `app`
-    serves another application factory (a benchmark's variant of the service); `port` is a port
-    chosen beforehand (a client test starts its client first), else a free one.
+    `launch` says how gunicorn starts (see Launch); `env` adds variables to its environment.
     """
 
-    def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2, host: str = "127.0.0.1",
-                 prefix: Sequence[str] = (), gunicorn_args: Sequence[str] = (),
-                 app: str = "service.app:create_app()", port: int | None = None, **env: str) -> None:
-        self.port = port or free_port(host)
+    def __init__(self, model_dir: Path, log_path: Path, *, workers: int = 2, launch: Launch = Launch(),
+                 **env: str) -> None:
+        host = launch.host
+        self.port = launch.port or free_port(host)
         self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.log_path = Path(log_path)
         # The caller's shell may set the security knobs: a test sets the ones it means.
@@ -55,7 +67,8 @@ class Server:
                        "WEB_CONCURRENCY": str(workers), "MODEL_POLL_SECONDS": "0.2", **env}
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
-            [*prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", *gunicorn_args, app],
+            [*launch.prefix, str(GUNICORN), "-c", "service/gunicorn.conf.py", *launch.gunicorn_args,
+             launch.app],
             cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
         self.expected_workers = workers
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.load import Load, RequestRecord, summarize
+from harness.load import Load, RepeatedRequest, RequestRecord, summarize
 from harness.server import Server
 
 CONNECTIONS = 8
@@ -41,7 +41,7 @@ def kill_worker_under_load(server: Server, body: bytes, window: float = 3.0,
     Then the same load again on fresh connections: kept-alive connections stay with the worker
     that accepted them, so the new worker only gets the connections made after it started.
     """
-    load = Load(server.url, "/predict", body, "application/json", connections=connections,
+    load = Load(server.url, RepeatedRequest("/predict", body, "application/json"), connections=connections,
                 max_seconds=4 * window + WAIT_SECONDS).start()
     time.sleep(window)
     victim = server.workers()[0]
@@ -51,7 +51,7 @@ def kill_worker_under_load(server: Server, body: bytes, window: float = 3.0,
     replaced_at = time.monotonic()
     time.sleep(window)
     outcomes = load.stop()
-    fresh = Load(server.url, "/predict", body, "application/json", connections=connections,
+    fresh = Load(server.url, RepeatedRequest("/predict", body, "application/json"), connections=connections,
                  max_seconds=window + WAIT_SECONDS)
     after = summarize(fresh.run(window))
     everything = summarize(outcomes)
@@ -77,7 +77,7 @@ class GracefulStop:
 def sigterm_under_load(server: Server, body: bytes, warmup: float = 2.0,
                        connections: int = CONNECTIONS) -> GracefulStop:
     """Load, then SIGTERM to the master while requests are in flight; wait for it to exit."""
-    load = Load(server.url, "/predict", body, "application/json", connections=connections,
+    load = Load(server.url, RepeatedRequest("/predict", body, "application/json"), connections=connections,
                 max_seconds=warmup + WAIT_SECONDS).start()
     time.sleep(warmup)
     term_at = time.monotonic()

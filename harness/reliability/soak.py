@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.images import drawn_digit, encode, multipart_file
-from harness.load import Load, Summary, summarize
+from harness.load import Load, RepeatedRequest, Summary, summarize
 from harness.reliability.faults import digit_body
 from harness.server import Server, rss_mib
 
@@ -42,9 +42,9 @@ class SoakResult:
 def soak(server: Server, digits: np.ndarray, seconds: float, warmup: float) -> SoakResult:
     image_body, image_type = multipart_file(encode(drawn_digit(digits[0])), BOUNDARY)
     loads = [
-        Load(server.url, "/predict", digit_body(digits), "application/json",
+        Load(server.url, RepeatedRequest("/predict", digit_body(digits), "application/json"),
              connections=JSON_CONNECTIONS, max_seconds=warmup + seconds + 30),
-        Load(server.url, "/predict", image_body, image_type,
+        Load(server.url, RepeatedRequest("/predict", image_body, image_type),
              connections=IMAGE_CONNECTIONS, max_seconds=warmup + seconds + 30),
     ]
     for load in loads:

@@ -23,7 +23,7 @@ from client import (
     Unauthorized,
 )
 from harness.images import drawn_digit, encode, mnist_test_digits
-from harness.server import Server, free_port
+from harness.server import Launch, Server, free_port
 
 TOKEN = "client-test-token"
 
@@ -207,7 +207,7 @@ def test_connection_errors_are_retried_until_the_service_is_up(model_dir, tmp_pa
     caller = threading.Thread(target=predict)
     caller.start()
     time.sleep(0.3)  # the client's first tries find nothing listening
-    with Server(model_dir, tmp_path / "server.log", port=port):
+    with Server(model_dir, tmp_path / "server.log", launch=Launch(port=port)):
         caller.join(timeout=90)
     assert "error" not in result, result
     assert result["prediction"].label == label

@@ -41,7 +41,7 @@ from harness.containers import (
     upstreams,
 )
 from harness.images import encode, mnist_test_digits
-from harness.load import Load, Summary, summarize
+from harness.load import Load, RepeatedRequest, Summary, summarize
 from harness.raw_http import Trickle, parse_raw, raw_exchange
 from harness.reliability.faults import digit_body
 from harness.server import free_port
@@ -79,8 +79,8 @@ def sample() -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict_load(url: str, connections: int, prefix: str, *, max_seconds: float) -> Load:
-    return Load(url, "/predict", digits_body(), "application/json", connections=connections,
-                max_seconds=max_seconds, request_ids=prefix)
+    return Load(url, RepeatedRequest("/predict", digits_body(), "application/json", request_ids=prefix),
+                connections=connections, max_seconds=max_seconds)
 
 
 def unique(prefix: str) -> str:
@@ -350,7 +350,7 @@ def test_requests_over_the_rate_get_a_json_429_after_the_burst(limited_proxy: st
 
 def normal_client(url: str, seconds: float) -> Summary:
     """One client predicting on one keep-alive connection for `seconds`."""
-    return summarize(Load(url, "/predict", digits_body(), "application/json", connections=1,
+    return summarize(Load(url, RepeatedRequest("/predict", digits_body(), "application/json"), connections=1,
                           max_seconds=seconds + 30).run(seconds))
 
 

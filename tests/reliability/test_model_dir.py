@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.reliability.checks import not_serving_only
-from harness.server import Server
+from harness.server import Launch, Server
 
 SETTLE_SECONDS = 1.5  # several watcher polls (0.2 s) in both workers
 # Root reads any file whatever its mode: drop the two capabilities that allow it, so a chmod
@@ -27,7 +27,7 @@ def server(model_dir: Path, tmp_path: Path):
     shutil.copytree(model_dir, directory)
     if AS_UNPRIVILEGED and not shutil.which("setpriv"):
         pytest.skip("running as root without setpriv (util-linux): cannot make a directory unreadable")
-    with Server(directory, tmp_path / "server.log", prefix=AS_UNPRIVILEGED) as running:
+    with Server(directory, tmp_path / "server.log", launch=Launch(prefix=AS_UNPRIVILEGED)) as running:
         yield running, directory / "mnist"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.server import Server
+from harness.server import Launch, Server
 
 CONNECTIONS = 16
 
@@ -123,7 +123,7 @@ def test_serves_on_ipv6(model_dir: Path, tmp_path: Path) -> None:
             probe.bind(("::1", 0))
     except OSError:
         pytest.skip("this machine has no IPv6 loopback")
-    with Server(model_dir, tmp_path / "v6.log", host="::1") as v6:
+    with Server(model_dir, tmp_path / "v6.log", launch=Launch(host="::1")) as v6:
         assert v6.url.startswith("http://[::1]:")
         assert requests.get(f"{v6.url}/v2/health/ready", timeout=10).json() == {"ready": True}
         assert f"serving on {v6.url}" in v6.log()
