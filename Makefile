@@ -20,7 +20,7 @@ export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help install train train-best evaluate evaluate-not-digits evaluate-numbers serve test test-fast \
-        bench bench-train bench-serve bench-quality bench-paper reliability \
+        bench bench-train bench-serve bench-quality bench-handwriting bench-paper reliability \
         up down logs lock compose-test lint docs audit clean
 
 help: ## list the targets
@@ -61,13 +61,16 @@ test: install ## run every test (unit, integration against gunicorn, browser, fu
 test-fast: install ## the tests that take seconds, not minutes
 	$(PY) -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
 
-bench: bench-train bench-serve bench-quality ## all benchmarks
+bench: bench-train bench-serve bench-quality bench-handwriting ## all benchmarks
 
 bench-train: install ## training speed and accuracy against scikit-learn, in one run
 	$(PY) -m benchmarks.train
 
 bench-quality: install ## accuracy on MNIST and on real handwriting (EVAL_DIR), calibration, cost of augmentation
 	EVAL_DIR=$(EVAL_DIR) $(PY) -m benchmarks.quality
+
+bench-handwriting: install ## the newest model (or BUNDLES="a.npz b.npz", side by side) on pendigits, not-digits and numbers
+	EVAL_DIR=$(EVAL_DIR) NOT_DIGITS_DIR=$(NOT_DIGITS_DIR) NUMBERS_DIR=$(NUMBERS_DIR) $(PY) -m benchmarks.handwriting $(BUNDLES)
 
 bench-paper: install ## pendigits photographed on plain, ruled and boxed paper into data/paper (PAPER_ARGS=--count 2000), read side by side
 	$(PY) -m benchmarks.paper_photos --evaluate $(PAPER_ARGS)
