@@ -37,8 +37,9 @@ from service.inference import (
     numeric_array,
 )
 from service.jsonio import parse_json
-from service.uploads import IMAGE_TYPES, opened_images, requested_bundle, uploaded_files
+from service.uploads import opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
+from shared.limits import IMAGE_MEDIA_TYPES
 from shared.preprocess import ImageError, NoInk, load_image
 from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
 from shared.sure import predict_is_sure
@@ -70,14 +71,14 @@ def predict(name: str | None = None):
     elif mimetype == "multipart/form-data":
         raw, found = _images(bundle, uploaded_files)
         batch = raw.astype(np.float32)
-    elif mimetype in IMAGE_TYPES:
+    elif mimetype in IMAGE_MEDIA_TYPES:
         raw, found = _images(bundle, lambda: [("image", request.get_data())])
         batch = raw.astype(np.float32)
     else:
         sent = echo(mimetype) if mimetype else "(none)"
         raise RequestRefused(415, f"unsupported media type {sent}: send application/json, "
                                   "multipart/form-data with 'file' fields, or one of "
-                                  f"{', '.join(IMAGE_TYPES)}")
+                                  f"{', '.join(IMAGE_MEDIA_TYPES)}")
 
     answers = classify(bundle, batch)
     proba, labels = answers.proba, answers.labels

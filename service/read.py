@@ -20,8 +20,9 @@ from PIL import Image
 from service.errors import RequestRefused, echo
 from service.inference import check_deadline
 from service.metrics import record_predictions
-from service.uploads import IMAGE_TYPES, opened_images, requested_bundle, uploaded_files
+from service.uploads import opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
+from shared.limits import IMAGE_MEDIA_TYPES
 from shared.preprocess import ImageError, load_image
 from shared.segment import Reading, TooManyDigits, read_number
 from shared.sure import reading_is_sure
@@ -39,12 +40,12 @@ def read(name: str | None = None):
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         uploads = uploaded_files()
-    elif mimetype in IMAGE_TYPES:
+    elif mimetype in IMAGE_MEDIA_TYPES:
         uploads = [("image", request.get_data())]
     else:
         sent = echo(mimetype) if mimetype else "(none)"
         raise RequestRefused(415, f"unsupported media type {sent}: send multipart/form-data with 'file' "
-                                  f"fields, or one of {', '.join(IMAGE_TYPES)}")
+                                  f"fields, or one of {', '.join(IMAGE_MEDIA_TYPES)}")
     readings = []
     for what, image in opened_images(uploads):
         check_deadline()

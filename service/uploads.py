@@ -12,10 +12,7 @@ from service.config import current_settings
 from service.errors import RequestRefused, echo
 from service.inference import check_batch_size, registry, select_bundle
 from shared.bundle import Bundle
-from shared.limits import IMAGE_MEDIA_TYPES
 from shared.preprocess import ImageError, ImageTooLarge, open_image
-
-IMAGE_TYPES = IMAGE_MEDIA_TYPES  # the Content-Types of a raw image body
 
 
 def requested_bundle(name_in_path: str | None) -> Bundle:

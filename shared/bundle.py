@@ -47,6 +47,7 @@ from shared.manifest import (
     Rejection,
     Scaling,
     array_names,
+    array_shapes,
     layout_problem,
     recipe_named,
 )
@@ -259,8 +260,7 @@ def _expected_shapes(manifest: bytes, fail: Callable[[str], BundleError]) -> dic
         raise fail(f"malformed manifest ({type(e).__name__}: {e})") from None
     if not 2 <= len(sizes) <= MAX_LAYERS + 1 or min(sizes) < 1:
         raise fail(f"architecture layer sizes {sizes} are not 2 to {MAX_LAYERS + 1} positive sizes")
-    shapes = [shape for i in range(len(sizes) - 1) for shape in ((sizes[i], sizes[i + 1]), (sizes[i + 1],))]
-    return dict(zip(array_names(len(sizes) - 1), shapes))
+    return array_shapes(sizes)
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple | None,

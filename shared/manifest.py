@@ -30,7 +30,7 @@ data (28x28: mnist, 8x8: optdigits) and its range is theirs.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,14 @@ Section = Mapping[str, Any]
 def array_names(n_layers: int) -> list[str]:
     """The arrays of a network of `n_layers` layers, in order: weights_0, biases_0, weights_1, ..."""
     return [f"{kind}_{i}" for i in range(n_layers) for kind in ("weights", "biases")]
+
+
+def array_shapes(layer_sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """The arrays a network of these layer sizes needs, name: shape, in order (weights_0, biases_0, ...)."""
+    n_layers = len(layer_sizes) - 1
+    shapes = [shape for i in range(n_layers)
+              for shape in ((layer_sizes[i], layer_sizes[i + 1]), (layer_sizes[i + 1],))]
+    return dict(zip(array_names(n_layers), shapes))
 
 
 def layout_problem(key: str, shape: tuple, dtype: object, needed: tuple[tuple, object]) -> str | None:
@@ -87,10 +95,7 @@ class Architecture:
 
     def array_shapes(self) -> dict[str, tuple[int, ...]]:
         """The arrays this architecture needs, name: shape, in order (weights_0, biases_0, ...)."""
-        sizes = self.layer_sizes
-        shapes = [shape for i in range(self.n_layers)
-                  for shape in ((sizes[i], sizes[i + 1]), (sizes[i + 1],))]
-        return dict(zip(array_names(self.n_layers), shapes))
+        return array_shapes(self.layer_sizes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer_sizes": list(self.layer_sizes), "activations": list(self.activations),

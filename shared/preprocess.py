@@ -38,7 +38,6 @@ from shared.lines import remove_lines
 
 FIELD = 28            # MNIST images are FIELD x FIELD
 BOX = 20              # the digit's longer side, as in MNIST
-FORMATS = PILLOW_FORMATS  # decoders we trust (shared/limits.py); Pillow knows many more
 WORKING_SIDE = 512    # larger images are shrunk first: 20 px is the goal, this is plenty
 # Memory one image may take to decode (estimated from its header, refused before decoding): a
 # 12-megapixel photo in RGB, or one in grey with transparency, fits.
@@ -87,12 +86,12 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     A JPEG is set to decode at 1/2, 1/4 or 1/8 scale when that still leaves WORKING_SIDE pixels.
     """
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        image = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)  # Pillow knows many more
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(str(e)) from e
     except (OSError, ValueError, SyntaxError) as e:
         # Pillow signals an unknown format with UnidentifiedImageError (an OSError).
-        raise UnreadableImage(f"not a readable image (supported: {', '.join(FORMATS)})") from e
+        raise UnreadableImage(f"not a readable image (supported: {', '.join(PILLOW_FORMATS)})") from e
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels, "

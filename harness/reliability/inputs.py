@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from harness.images import drawn_digit, encode
+from shared.limits import IMAGE_MEDIA_TYPES
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"RIFF\x00\x00\x00\x00WEBP",
          b"PK\x03\x04", b"II*\x00")
 
@@ -180,7 +180,7 @@ def fuzz_requests(draw) -> FuzzRequest:
                            content_type)
     if kind == "image":
         return FuzzRequest("POST", draw(predict_paths) + draw(query_strings), draw(image_bytes),
-                           draw(st.sampled_from(IMAGE_TYPES)))
+                           draw(st.sampled_from(IMAGE_MEDIA_TYPES)))
     if kind == "multipart":
         return FuzzRequest("POST", draw(predict_paths) + draw(query_strings), files=draw(multipart_uploads()))
     if kind == "other":  # the remaining routes, any method, any body
