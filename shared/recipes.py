@@ -29,6 +29,7 @@ from PIL import Image
 from shared.preprocess import (
     BOX,
     FIELD,
+    center_in_field,
     crop_to_ink,
     decode_image,
     image_to_mnist,
@@ -55,6 +56,9 @@ class Recipe:
     value_range: tuple[float, float]    # its values' range, ink high
     description: str                    # the steps in words, written into manifests
     from_image: Callable[[Image.Image], np.ndarray]  # raises shared.preprocess.ImageError
+    # The steps after the ink is found (normalize_ink, lines erased), for ink found once for a
+    # whole image and read in parts (shared/segment.py). from_image is from_ink of that ink.
+    from_ink: Callable[[np.ndarray], np.ndarray]
 
     def from_bytes(self, data: bytes, max_pixels: int) -> np.ndarray:
         """Encoded image bytes as an `image_shape` array. Raises an ImageError subclass."""
@@ -67,7 +71,12 @@ class Recipe:
 
 def image_to_optdigits(image: Image.Image) -> np.ndarray:
     """A decoded image as an (8, 8) uint8 array of ink counts 0-16, as optdigits was made."""
-    bitmap = fit_bitmap(crop_to_ink(normalize_ink(to_grayscale(image))), OPTDIGITS_BITMAP)
+    return ink_to_optdigits(normalize_ink(to_grayscale(image)))
+
+
+def ink_to_optdigits(ink: np.ndarray) -> np.ndarray:
+    """Ink (high, 0-255, on a zero background) as optdigits' (8, 8) counts."""
+    bitmap = fit_bitmap(crop_to_ink(ink), OPTDIGITS_BITMAP)
     bitmap = thicken(bitmap, OPTDIGITS_INK)
     blocks = OPTDIGITS_BITMAP // OPTDIGITS_BLOCK
     counts = bitmap.reshape(blocks, OPTDIGITS_BLOCK, blocks, OPTDIGITS_BLOCK).sum(axis=(1, 3))
@@ -110,6 +119,7 @@ MNIST = Recipe(
                  f"pasted into {FIELD}x{FIELD} with its centre of mass in the middle; grey levels "
                  "0-255"),
     from_image=image_to_mnist,
+    from_ink=center_in_field,
 )
 OPTDIGITS = Recipe(
     name="optdigits",
@@ -122,5 +132,6 @@ OPTDIGITS = Recipe(
                  f"counted in each {OPTDIGITS_BLOCK}x{OPTDIGITS_BLOCK} block: counts 0-"
                  f"{OPTDIGITS_BLOCK ** 2}"),
     from_image=image_to_optdigits,
+    from_ink=ink_to_optdigits,
 )
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (MNIST, OPTDIGITS)}

@@ -11,7 +11,9 @@
 4. A group as wide as a digit or wider may hold several digits whose strokes touch: its
    candidate cuts are the columns where its ink is thinnest (minima of the column projection).
    Every run of consecutive slices between cuts is a candidate digit, read by the network
-   through the model's own recipe, exactly as a single upload is; a dynamic programme chooses the
+   through the model's own recipe: its ink went through the steps a single upload's goes
+   through once, for the whole image (step 1), and each candidate then through the rest
+   (`Recipe.from_ink`: crop, stroke width, scale, centre); a dynamic programme chooses the
    cuts whose digits the calibrated network reads with the highest joint probability. Each digit
    kept costs the prior odds of a cut (SPLIT_PRIOR), so that a digit is cut only when its
    parts read clearly better than the whole. Candidate digits must be shaped like one: at
@@ -56,11 +58,10 @@ MIN_HEIGHT = 0.65     # and at least this tall: digits fill most of the line's h
 CONNECTED = 0.9      # a cut part holds this share of its ink in one piece: cuts part digits,
                       # they do not leave a digit's tips on their own
 NARROW = 0.3          # a candidate narrower than this (times the height) can only be a 1
-CUT_DEPTH = 4.0       # a cut crosses at most this many stroke widths of ink
-CROSSINGS = 2         # and at most this many strokes: one of each digit it parts
+CUT_DEPTH = 8.0       # a cut crosses at most this many stroke widths of ink
+CROSSINGS = 3         # and at most this many strokes: one of each digit it parts, and a loop
 SPLIT_PRIOR = 1.0     # prior odds of each cut made in a group (see step 4)
 ONE_DIGIT = 0.9       # one piece no wider than this (times its height) is one digit, unread
-MARGIN = 0.25         # blank border around a piece handed to the recipe, times its longer side
 
 
 class TooManyDigits(ImageError):
@@ -238,31 +239,28 @@ def _digit_shaped(part: Candidate, height: float) -> bool:
     return max(p.area for p in components(mask)) >= CONNECTED * len(part.rows)
 
 
-def as_upload(level: np.ndarray, candidate: Candidate) -> Image.Image:
-    """A candidate's ink alone, as an image a person could have uploaded (white ink on black,
-    a blank border), for the model's recipe. Its pixels are grown by one so that the stroke's
-    antialiased edge comes with it."""
+def candidate_ink(level: np.ndarray, candidate: Candidate) -> np.ndarray:
+    """A candidate's ink alone (ink high on a zero background), cut out of the image's ink level.
+    Its pixels are grown by one so that the stroke's antialiased edge comes with it."""
     x, y, width, height = candidate.box
     mask = np.zeros((height + 2, width + 2), dtype=np.float32)
     mask[candidate.rows - y + 1, candidate.columns - x + 1] = 1.0
     mask = dilate(mask, 1)[1:-1, 1:-1]
-    ink = level[y:y + height, x:x + width] * mask
-    margin = int(np.ceil(MARGIN * max(width, height))) + 1
-    canvas = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.uint8)
-    canvas[margin:margin + height, margin:margin + width] = np.rint(ink)
-    return Image.fromarray(canvas)
+    return level[y:y + height, x:x + width] * mask
 
 
 def read_candidates(level: np.ndarray, found: list[Candidate], model: Model,
                     recipe: Recipe) -> np.ndarray:
-    """The calibrated probabilities of every candidate (n, classes), each through `recipe` as a
-    single upload; NaN rows for a candidate the recipe refuses (no ink left in it)."""
+    """The calibrated probabilities of every candidate (n, classes), each brought to the model's
+    form by the recipe's steps after the ink (`Recipe.from_ink`: the ink was found once, for the
+    whole image, by the steps a single upload's goes through); NaN rows for a candidate the
+    recipe refuses (no ink left in it)."""
     size = int(np.prod(recipe.image_shape))
     inputs = np.zeros((len(found), size), dtype=np.float32)
     refused = np.zeros(len(found), dtype=bool)
     for i, candidate in enumerate(found):
         try:
-            inputs[i] = recipe.from_image(as_upload(level, candidate)).reshape(size)
+            inputs[i] = recipe.from_ink(candidate_ink(level, candidate)).reshape(size)
         except ImageError:
             refused[i] = True
     proba = model.predict_proba(inputs)
