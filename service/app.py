@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _start_request() -> None:
     g.start = time.perf_counter()
     sent = request.headers.get("X-Request-ID")
-    g.request_id = sent if sent and REQUEST_ID.match(sent) else uuid.uuid4().hex
+    g.request_id = sent if sent and REQUEST_ID.match(sent) else secrets.token_hex(16)
 
 
 def _drain_unread_body(response: Response) -> Response:

@@ -21,6 +21,8 @@ Why these choices:
 - A request gunicorn cannot parse (a malformed request line, headers over its limits...) never
   reaches the app: gunicorn answers it, by default with an HTML page. It gets a JSON error body
   like every other error of the service instead.
+- gunicorn writes a response's head and its body with two sends; service/response.py makes it
+  one when the body is a single chunk of known length, as every answer of the app is.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
   gunicorn's own messages (start, workers, refused requests) are JSON lines too, so the whole
   log has one shape.
@@ -29,10 +31,10 @@ Why these choices:
 import errno
 import json
 import os
+import secrets
 import shutil
 import socket
 import tempfile
-import uuid
 
 import gunicorn.util
 from gunicorn.glogging import Logger
@@ -111,11 +113,22 @@ def write_json_error(sock, status_int, reason, mesg):
     body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason}).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-            f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
+            f"X-Request-ID: {secrets.token_hex(16)}\r\nContent-Length: {len(body)}\r\n\r\n")
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module
+
+
+def _install_single_write_response():
+    """Each answer's head and body in one send (service/response.py). Imported here, not at the
+    top: the app's package, importable once gunicorn runs, as in JsonLogger."""
+    from service.response import install
+
+    install()
+
+
+_install_single_write_response()
 
 
 def on_starting(server):
