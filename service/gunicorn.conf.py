@@ -1,17 +1,23 @@
 """gunicorn settings for the service: `gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`.
 
-The server's settings (HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL) are fields of
-the app's one `Settings` (service/config.py), read here from the environment; the table of every
-variable is docs/reference/environment.md.
+The server's settings (HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_WORKER_CLASS,
+LOG_LEVEL) are fields of the app's one `Settings` (service/config.py), read here from the
+environment; the table of every variable is docs/reference/environment.md.
 
 Why these choices:
 - Predictions are CPU-bound NumPy: processes, one per core, give parallelism; a second thread per
   worker keeps the CPU busy while the other waits on the socket. `gthread` also keeps client
   connections alive, which the `sync` worker cannot.
+- GUNICORN_WORKER_CLASS=gevent serves each connection in a greenlet instead: no hand-over
+  between a thread and the main loop per request, so less CPU per request, but one thread per
+  worker. docs/serving-performance.md has both measured; gthread stays the default. A greenlet
+  whose client sent its next request at once would keep the worker from every other connection
+  (a socket read with data waiting never yields), so after each request it waits for the loop
+  to serve what else is ready.
 - NumPy's BLAS gets one thread per worker: with a worker per core, more threads only fight.
 - The app is preloaded: the master imports the code and loads the models once, and forked
   workers share those pages. Threads do not survive fork, so each worker starts its own model
-  watcher after it is initialised (`post_worker_init`).
+  watcher after it is initialised (`post_worker_init`; under gevent, a greenlet).
 - Prometheus multiprocess mode needs its directory set before prometheus_client is imported,
   emptied when the server starts, and told when a worker dies.
 - Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
@@ -76,7 +82,7 @@ else:
 _host, _port = _settings.host, _settings.port
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # IPv6 needs its brackets
 workers = _settings.workers or len(os.sched_getaffinity(0))
-worker_class = "gthread"
+worker_class = _settings.worker_class
 threads = _settings.threads
 preload_app = True
 reuse_port = True
@@ -157,6 +163,13 @@ def when_ready(server):
 
 def post_worker_init(worker):
     worker.wsgi.extensions["digitnet.registry"].start_watcher()
+
+
+def post_request(worker, req, environ, resp):
+    if worker_class == "gevent":
+        import gevent  # only installed workers of that class import it
+
+        gevent.idle()  # the other connections' ready requests first (see the top)
 
 
 def child_exit(server, worker):
