@@ -166,8 +166,9 @@ def post_worker_init(worker):
 
 
 def post_request(worker, req, environ, resp):
-    if worker_class == "gevent":
-        import gevent  # only installed workers of that class import it
+    # The class running, which gunicorn's command line (`-k`, as bench-serve's) may have chosen.
+    if worker.cfg.worker_class_str == "gevent":
+        import gevent  # imported by gevent workers only
 
         gevent.idle()  # the other connections' ready requests first (see the top)
 
