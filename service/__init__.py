@@ -18,6 +18,7 @@ Read in this order:
     errors.py         every failure as {"error": "..."} with a 4xx status
     jsonio.py         orjson as Flask's JSON provider, and body parsing
     log.py            JSON log lines
+    response.py       gunicorn's response, writing head and body in one send
     ui.py, static/    the drawing page at /
     gunicorn.conf.py  the server: workers, threads, preload, hooks
 

@@ -25,6 +25,7 @@ from shared.environment import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
 from shared.repository import MODEL_NAME
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WORKER_CLASSES = ("gthread", "gevent")  # the gunicorn workers service/gunicorn.conf.py supports
 EXTENSION = "digitnet.settings"  # where create_app keeps the settings: app.extensions[EXTENSION]
 
 
@@ -71,6 +72,13 @@ def _log_level(name: str, raw: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"{name}={level!r}: use DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _worker_class(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in WORKER_CLASSES:
+        raise ValueError(f"{name}={value!r}: use {' or '.join(WORKER_CLASSES)}")
+    return value
 
 
 def setting(env: str, default: Any, description: str, parse: Callable[[str, str], Any] = _text,
@@ -141,7 +149,12 @@ class Settings:
     workers: int | None = setting(
         "WEB_CONCURRENCY", None, "gunicorn worker processes", _positive(int),
         "one per CPU core available")
-    threads: int = setting("GUNICORN_THREADS", 2, "threads per worker", _positive(int))
+    threads: int = setting("GUNICORN_THREADS", 2, "threads per worker (`gthread` workers)",
+                           _positive(int))
+    worker_class: str = setting(
+        "GUNICORN_WORKER_CLASS", "gthread", "how a worker serves its connections: `gthread`, a "
+        "pool of GUNICORN_THREADS threads, or `gevent`, a greenlet per connection (see "
+        "docs/serving-performance.md)", _worker_class)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

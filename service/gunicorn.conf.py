@@ -1,17 +1,23 @@
 """gunicorn settings for the service: `gunicorn -c service/gunicorn.conf.py "service.app:create_app()"`.
 
-The server's settings (HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS, LOG_LEVEL) are fields of
-the app's one `Settings` (service/config.py), read here from the environment; the table of every
-variable is docs/reference/environment.md.
+The server's settings (HOST, PORT, WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_WORKER_CLASS,
+LOG_LEVEL) are fields of the app's one `Settings` (service/config.py), read here from the
+environment; the table of every variable is docs/reference/environment.md.
 
 Why these choices:
 - Predictions are CPU-bound NumPy: processes, one per core, give parallelism; a second thread per
   worker keeps the CPU busy while the other waits on the socket. `gthread` also keeps client
   connections alive, which the `sync` worker cannot.
+- GUNICORN_WORKER_CLASS=gevent serves each connection in a greenlet instead: no hand-over
+  between a thread and the main loop per request, so less CPU per request, but one thread per
+  worker. docs/serving-performance.md has both measured; gthread stays the default. A greenlet
+  whose client sent its next request at once would keep the worker from every other connection
+  (a socket read with data waiting never yields), so after each request it waits for the loop
+  to serve what else is ready.
 - NumPy's BLAS gets one thread per worker: with a worker per core, more threads only fight.
 - The app is preloaded: the master imports the code and loads the models once, and forked
   workers share those pages. Threads do not survive fork, so each worker starts its own model
-  watcher after it is initialised (`post_worker_init`).
+  watcher after it is initialised (`post_worker_init`; under gevent, a greenlet).
 - Prometheus multiprocess mode needs its directory set before prometheus_client is imported,
   emptied when the server starts, and told when a worker dies.
 - Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
@@ -21,6 +27,8 @@ Why these choices:
 - A request gunicorn cannot parse (a malformed request line, headers over its limits...) never
   reaches the app: gunicorn answers it, by default with an HTML page. It gets a JSON error body
   like every other error of the service instead.
+- gunicorn writes a response's head and its body with two sends; service/response.py makes it
+  one when the body is a single chunk of known length, as every answer of the app is.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
   gunicorn's own messages (start, workers, refused requests) are JSON lines too, so the whole
   log has one shape.
@@ -29,10 +37,10 @@ Why these choices:
 import errno
 import json
 import os
+import secrets
 import shutil
 import socket
 import tempfile
-import uuid
 
 import gunicorn.util
 from gunicorn.glogging import Logger
@@ -74,7 +82,7 @@ else:
 _host, _port = _settings.host, _settings.port
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # IPv6 needs its brackets
 workers = _settings.workers or len(os.sched_getaffinity(0))
-worker_class = "gthread"
+worker_class = _settings.worker_class
 threads = _settings.threads
 preload_app = True
 reuse_port = True
@@ -111,11 +119,22 @@ def write_json_error(sock, status_int, reason, mesg):
     body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason}).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-            f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
+            f"X-Request-ID: {secrets.token_hex(16)}\r\nContent-Length: {len(body)}\r\n\r\n")
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module
+
+
+def _install_single_write_response():
+    """Each answer's head and body in one send (service/response.py). Imported here, not at the
+    top: the app's package, importable once gunicorn runs, as in JsonLogger."""
+    from service.response import install
+
+    install()
+
+
+_install_single_write_response()
 
 
 def on_starting(server):
@@ -144,6 +163,14 @@ def when_ready(server):
 
 def post_worker_init(worker):
     worker.wsgi.extensions["digitnet.registry"].start_watcher()
+
+
+def post_request(worker, req, environ, resp):
+    # The class running, which gunicorn's command line (`-k`, as bench-serve's) may have chosen.
+    if worker.cfg.worker_class_str == "gevent":
+        import gevent  # imported by gevent workers only
+
+        gevent.idle()  # the other connections' ready requests first (see the top)
 
 
 def child_exit(server, worker):

@@ -307,11 +307,16 @@ class Registry:
             self._faults[scope] = problem
 
     def start_watcher(self) -> None:
-        """Refresh now, then every `poll_seconds` in a daemon thread of this process."""
+        """Refresh now, then every `poll_seconds` in a daemon thread of this process.
+
+        The lock and the stop event are made anew here, in the worker: the ones made in the
+        master before fork belong to the threading of the master, and under gevent's worker,
+        which patches threading after fork, waiting on them would block every greenlet."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._watching = True
         if not self.refresh():
             self._on_swap(self.snapshot)  # publish what this process serves, changed or not
-        self._stop.clear()
         threading.Thread(target=self._watch, name="model-watcher", daemon=True).start()
 
     def stop_watcher(self) -> None:

@@ -51,12 +51,14 @@ def test_variables_are_read_into_typed_fields(tmp_path):
         "MODEL_DIR": str(tmp_path), "MODEL_NAME": "digits", "MODEL_POLL_SECONDS": "0.5",
         "MAX_BATCH": "16", "LOG_LEVEL": "debug", "API_TOKEN_FILE": str(token_file),
         "HEALTH_PUBLIC": "no", "CORS_ALLOW_ORIGINS": " https://a.example/, https://b.example ",
-        "PORT": "9000", "WEB_CONCURRENCY": "3", "MAX_IMAGE_PIXELS": ""})
+        "PORT": "9000", "WEB_CONCURRENCY": "3", "MAX_IMAGE_PIXELS": "",
+        "GUNICORN_WORKER_CLASS": " Gevent "})
     assert settings.model_dir == tmp_path and settings.model_name == "digits"
     assert settings.poll_seconds == 0.5 and settings.max_batch == 16 and settings.log_level == "DEBUG"
     assert settings.api_token == "from-a-file" and settings.health_public is False
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert (settings.port, settings.workers) == (9000, 3)
+    assert settings.worker_class == "gevent"
     assert settings.max_image_pixels == limits.MAX_IMAGE_PIXELS  # empty: the default
 
 
@@ -65,6 +67,7 @@ def test_variables_are_read_into_typed_fields(tmp_path):
     ({"MODEL_POLL_SECONDS": "0"}, "must be positive"),
     ({"MODEL_NAME": "../etc"}, "not a valid model name"),
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"GUNICORN_WORKER_CLASS": "sync"}, "GUNICORN_WORKER_CLASS='sync': use gthread or gevent"),
     ({"API_TOKEN_FILE": "/nonexistent/token"}, "cannot read"),
 ])
 def test_a_bad_value_names_its_variable(env, message):

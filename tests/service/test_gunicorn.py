@@ -1,6 +1,7 @@
 """What service/gunicorn.conf.py promises beyond serving: keep-alive connections spread over the
 workers, a clear refusal to start on a port that is already taken, JSON answers to requests
-gunicorn cannot parse, a log made only of JSON lines, and IPv6 addresses."""
+gunicorn cannot parse, a log made only of JSON lines, IPv6 addresses, and the same service under
+the gevent worker class (watcher, metrics, request log, turns between connections)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.clients import wait_for, workers_serving
+from harness.images import mnist_test_digits
 from harness.server import Launch, Server
+from shared.repository import save_new_version
 
 CONNECTIONS = 16
 
@@ -127,3 +131,54 @@ def test_serves_on_ipv6(model_dir: Path, tmp_path: Path) -> None:
         assert v6.url.startswith("http://[::1]:")
         assert requests.get(f"{v6.url}/v2/health/ready", timeout=10).json() == {"ready": True}
         assert f"serving on {v6.url}" in v6.log()
+
+
+def test_gevent_workers_watch_count_and_log(tmp_path: Path, trained_mlp, mnist) -> None:
+    """GUNICORN_WORKER_CLASS=gevent: each worker's watcher (a greenlet) picks up a new version, the
+    metrics add up across workers, and every request has its log line."""
+    models = tmp_path / "models"
+
+    def save_version() -> None:
+        save_new_version(models, "mnist", trained_mlp.model, {"metrics": {}}, recipe="mnist")
+
+    save_version()
+    images = mnist_test_digits(mnist, 2, seed=5)[0].reshape(2, 784).tolist()
+    with Server(models, tmp_path / "server.log", GUNICORN_WORKER_CLASS="gevent") as server:
+        assert "Using worker: gevent" in server.log()
+        sent = 12
+        for _ in range(sent):
+            assert requests.post(f"{server.url}/predict", json={"instances": images}, timeout=10).ok
+        counted = re.search(r'^digitnet_requests_total\{endpoint="/predict",method="POST",'
+                            r'model="mnist",status="200"\} (\S+)$',
+                            requests.get(f"{server.url}/metrics", timeout=10).text, re.M)
+        assert counted and float(counted.group(1)) == sent
+        assert len(server.requests_logged("POST", "/predict")) == sent
+
+        save_version()
+        wait_for(lambda: workers_serving(server.url) == ["2", "2"], "both workers serving version 2")
+        answer = requests.post(f"{server.url}/predict", json={"instances": images}, timeout=10)
+        assert answer.json()["model_version"] == "2"
+
+
+PIPELINED = 300
+
+
+def test_gevent_worker_takes_turns_between_connections(model_dir: Path, tmp_path: Path) -> None:
+    """A connection whose next request is always waiting (here: 300 sent at once) must not hold
+    the one gevent worker until it is done: a request on another connection is answered between."""
+    live = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    with Server(model_dir, tmp_path / "server.log", workers=1, GUNICORN_WORKER_CLASS="gevent") as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as busy, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as other:
+        busy.sendall(live * PIPELINED)
+        received = busy.recv(65536)  # the worker is on it
+        other.sendall(live)
+        assert other.recv(65536).startswith(b"HTTP/1.1 200")
+        busy.setblocking(False)
+        try:
+            while chunk := busy.recv(1 << 20):
+                received += chunk
+        except BlockingIOError:
+            pass  # all that was answered so far
+        answered = received.count(b"HTTP/1.1 200")
+    assert answered < PIPELINED, "the other connection waited for all of the busy one's requests"

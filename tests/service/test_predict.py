@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -92,6 +93,14 @@ def test_request_id_is_echoed_or_made(url):
     assert made.headers["X-Request-ID"] and made.headers["X-Request-ID"] != other.headers["X-Request-ID"]
     forged = requests.get(f"{url}/v2/health/live", headers={"X-Request-ID": 'x" injected'})
     assert forged.headers["X-Request-ID"] != 'x" injected'
+
+
+def test_made_request_ids_differ_across_workers(url):
+    """Ids made by both forked workers, each on a connection of its own: 32 hex digits, no two
+    alike (each worker's generator is seeded anew after fork)."""
+    ids = [requests.get(f"{url}/v2/health/live").headers["X-Request-ID"] for _ in range(60)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made) for made in ids)
+    assert len(set(ids)) == len(ids)
 
 
 def test_one_json_log_line_per_request(url, server):
