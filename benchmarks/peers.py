@@ -1,0 +1,218 @@
+"""digitnet beside its peers, serving the same weights on this machine: `make bench-peers`.
+
+Starts digitnet (gunicorn with service/gunicorn.conf.py, one worker per core) and the peers in
+their own virtual environments (harness/peers/: made on first use, outside git), all on the
+newest bundle in $MODEL_DIR/$MODEL_NAME (or a small model trained for the run):
+
+    KServe     a kserve.Model running digitnet's NumPy forward pass, one uvicorn worker per core
+    MLServer   its scikit-learn runtime, the bundle's weights set on an MLPClassifier
+
+First every server answers a few MNIST test images, as V2 JSON and as V2 binary where it has the
+extension; unless every label and probability matches digitnet's forward pass
+(harness/peers/answers.py), the benchmark stops without figures. Then wrk drives each server in
+turn through each scenario, in rounds, so other load on the machine hits them alike:
+
+    liveness        GET /v2/health/live
+    v2-json-1       POST /v2/models/mnist/infer, 1 digit as JSON, asking for its probabilities
+    v2-json-256     the same with 256 digits
+    v2-binary-256   256 digits as bytes in and out (servers with the binary tensor extension)
+    predict-json-1  digitnet's POST /predict, 1 digit as JSON
+    predict-png     digitnet's POST /predict, one PNG upload (a digit drawn at 200 px)
+
+One table per scenario: each server's requests/s (images/s for batches), p50 and p99 latency, and
+its ratio to the best peer in the same round (the median over rounds). digitnet's own /predict
+scenarios are compared with the best peer's v2-json-1. Written to docs/figures/peers.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from benchmarks import table
+from benchmarks.serve import Result, Scenario, make_scenarios, median_result, model_directory, run_load
+from harness.peers import answers, servers
+from harness.peers.export import export_model
+from harness.peers.v2 import V2Endpoint, v2_binary_request, v2_json_request
+from harness.server import Server
+from shared import environment
+from shared.bundle import load_bundle
+from shared.repository import latest_bundle_path
+from trainer.data import load_mnist
+
+PEERS = ("kserve", "mlserver")
+CHECK_IMAGES = 8  # the answer check's images: enough to cover several labels
+BATCH = 256
+WARM_UP_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class Title:
+    """A scenario as its table names it; `baseline`: the scenario whose best peer it is compared with."""
+
+    name: str
+    heading: str
+    images: int
+    baseline: str
+
+
+TITLES = [
+    Title("liveness", "liveness GET", 0, "liveness"),
+    Title("v2-json-1", "V2 JSON, 1 image", 1, "v2-json-1"),
+    Title("v2-json-256", f"V2 JSON, {BATCH} images", BATCH, "v2-json-256"),
+    Title("v2-binary-256", f"V2 binary, {BATCH} images", BATCH, "v2-binary-256"),
+    Title("predict-json-1", "digitnet /predict JSON, 1 image", 1, "v2-json-1"),
+    Title("predict-png", "digitnet /predict PNG upload", 1, "v2-json-1"),
+]
+
+
+def main() -> None:
+    args = parse_args()
+    mnist = load_mnist()
+    with tempfile.TemporaryDirectory(prefix="digitnet-peers-") as folder, contextlib.ExitStack() as stack:
+        scratch = Path(folder)
+        model_dir = model_directory(scratch, mnist)
+        model = load_bundle(latest_bundle_path(model_dir, environment.model_name())).model
+        exported = export_model(model, scratch / "exported.npz")
+        endpoints = start_servers(stack, model_dir, exported, scratch, args)
+        problems = answers.disagreements(list(endpoints.values()), model, mnist.x_test[:CHECK_IMAGES])
+        if problems:
+            sys.exit("the servers do not answer alike; no figures:\n" + "\n".join(problems))
+        print(f"answer check: {', '.join(endpoints)} agree with digitnet's forward pass on "
+              f"{CHECK_IMAGES} images (labels, probabilities within rtol {answers.RTOL:g})", flush=True)
+        requests_by_server = {name: server_scenarios(endpoint, mnist) for name, endpoint in endpoints.items()}
+        rounds = measure(requests_by_server, endpoints, args)
+    print_tables(rounds)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=15, help="seconds per server and scenario, each round")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="every server runs every scenario once per round; figures are medians")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--client-threads", type=int, default=2)
+    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of {', '.join(PEERS)}")
+    parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    args = parser.parse_args()
+    args.peers = [p for p in args.peers.split(",") if p]
+    if set(args.peers) - set(PEERS):
+        parser.error(f"--peers: choose from {', '.join(PEERS)}")
+    args.client = "python" if args.python_client or not shutil.which("wrk") else "wrk"
+    return args
+
+
+def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, scratch: Path,
+                  args: argparse.Namespace) -> dict[str, V2Endpoint]:
+    """digitnet and each peer, tuned for this machine's cores; their endpoints by server name."""
+    cores = table.cpu_count()
+    digitnet = stack.enter_context(Server(model_dir, scratch / "digitnet.log", workers=cores))
+    endpoints = {"digitnet": V2Endpoint("digitnet", digitnet.url, binary=True)}
+    starters = {"kserve": lambda: servers.start_kserve(exported, scratch, workers=cores),
+                "mlserver": lambda: servers.start_mlserver(exported, scratch)}
+    for peer in args.peers:
+        server = stack.enter_context(starters[peer]())
+        endpoints[server.name] = server.endpoint
+    print(f"servers: digitnet ({cores} gunicorn workers), "
+          f"{', '.join(n for n in endpoints if n != 'digitnet')}; load: {args.client}, "
+          f"{args.connections} connections, {args.duration:g}s per server and scenario, "
+          f"{args.rounds} rounds", flush=True)
+    return endpoints
+
+
+def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
+    """The requests of every scenario `endpoint`'s server takes, by scenario name."""
+    digits = mnist.x_test[:BATCH]
+    outputs = [endpoint.probabilities]
+    scenarios = {"liveness": Scenario("liveness", "GET", "/v2/health/live"),
+                 "v2-json-1": v2_scenario("v2-json-1", endpoint, v2_json_request(endpoint, digits[:1], outputs), 1),
+                 "v2-json-256": v2_scenario("v2-json-256", endpoint, v2_json_request(endpoint, digits, outputs),
+                                            BATCH)}
+    if endpoint.binary:
+        scenarios["v2-binary-256"] = v2_scenario("v2-binary-256", endpoint,
+                                                 v2_binary_request(endpoint, digits, outputs), BATCH)
+    if endpoint.server == "digitnet":
+        own = {s.name: s for s in make_scenarios(mnist)}
+        scenarios["predict-json-1"] = own["predict-json"]
+        scenarios["predict-png"] = own["predict-image"]
+    return scenarios
+
+
+def v2_scenario(name: str, endpoint: V2Endpoint, request: tuple[bytes, dict[str, str]],
+                images: int) -> Scenario:
+    body, headers = request
+    content_type = headers.pop("Content-Type")
+    return Scenario(name, "POST", endpoint.infer_path, body, content_type, images, headers)
+
+
+def measure(requests_by_server: dict[str, dict[str, Scenario]], endpoints: dict[str, V2Endpoint],
+            args: argparse.Namespace) -> dict[str, dict[str, list[Result]]]:
+    """Every server's result in every round, by scenario then server: servers take turns within
+    a scenario, scenarios within a round, after one warm-up request and run of each."""
+    for name, scenarios in requests_by_server.items():
+        for scenario in scenarios.values():
+            preflight(endpoints[name].url, scenario)
+            run_load(args.client, endpoints[name].url, scenario, WARM_UP_SECONDS, args)
+    rounds: dict[str, dict[str, list[Result]]] = {t.name: {} for t in TITLES}
+    for _ in range(args.rounds):
+        for title in TITLES:
+            for name, scenarios in requests_by_server.items():
+                if title.name in scenarios:
+                    result = run_load(args.client, endpoints[name].url, scenarios[title.name],
+                                      args.duration, args)
+                    rounds[title.name].setdefault(name, []).append(result)
+    return rounds
+
+
+def preflight(url: str, scenario: Scenario) -> None:
+    """One request of `scenario`, which must succeed: a load of refusals measures nothing."""
+    headers = {**scenario.headers, **({"Content-Type": scenario.content_type} if scenario.content_type else {})}
+    response = requests.request(scenario.method, url + scenario.path, data=scenario.body or None,
+                                headers=headers, timeout=30)
+    if not response.ok:
+        raise RuntimeError(f"{url}: {scenario.name} answered {response.status_code}: {response.text[:300]}")
+
+
+def versus_best_peer(rounds: dict[str, dict[str, list[Result]]], title: Title, server: str) -> float | None:
+    """The median over rounds of `server`'s requests/s over the best peer's in `title.baseline`
+    of the same round (scaled to images for batches); None when no peer ran the baseline."""
+    peers = {name: runs for name, runs in rounds[title.baseline].items() if name != "digitnet"}
+    if not peers:
+        return None
+    ratios = []
+    for i, run in enumerate(rounds[title.name][server]):
+        best = max(runs[i].requests_per_second for runs in peers.values())
+        ratios.append(run.requests_per_second / best)
+    return float(np.median(ratios))
+
+
+def print_tables(rounds: dict[str, dict[str, list[Result]]]) -> None:
+    """One table per scenario, every server a row, all into docs/figures/peers.md."""
+    for title in TITLES:
+        if not rounds[title.name]:
+            continue
+        rows = []
+        for server, runs in rounds[title.name].items():
+            r = median_result(runs)
+            images = f"{r.requests_per_second * title.images:,.0f}" if title.images else "-"
+            ratio = versus_best_peer(rounds, title, server)
+            rows.append([server, f"{r.requests_per_second:,.0f}", images, f"{r.p50_ms:.2f}",
+                         f"{r.p99_ms:.2f}", "-" if ratio is None else f"{ratio:.2f}x", r.errors])
+        print()
+        baseline = "" if title.baseline == title.name else f" ({title.baseline})"
+        table.print_table([title.heading, "req/s", "images/s", "p50 ms", "p99 ms",
+                           f"vs best peer{baseline}", "errors"], rows, figure="peers")
+    print("\nFigures are medians over the rounds; each ratio compares a round with the best peer's "
+          "run in the same round.")
+
+
+if __name__ == "__main__":
+    main()

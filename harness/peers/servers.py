@@ -1,0 +1,124 @@
+"""Starting and stopping the peer model servers, each tuned for this machine's cores.
+
+    kserve     harness/peers/kserve_server.py under kserve.ModelServer, one uvicorn worker per core
+    mlserver   `mlserver start` of a folder with settings.json and the model's
+               model-settings.json: its scikit-learn runtime reading sklearn_transfer.py's pickle
+
+Each runs in its own process group, started here and stopped by that group's id (SIGTERM, then
+SIGKILL), so every worker it forked goes with it. `PeerServer` waits until the model is ready.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from harness.peers import venvs
+from harness.peers.v2 import V2Endpoint
+from harness.server import free_port
+
+START_TIMEOUT_SECONDS = 120  # a peer imports a web framework and gRPC: slow on a busy machine
+STOP_TIMEOUT_SECONDS = 30
+# MLServer runs inference in this many processes beside its HTTP process (0: in the HTTP process).
+MLSERVER_PARALLEL_WORKERS = 0
+
+
+class PeerServer:
+    """A peer server's process group, answering on loopback once its model is ready."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path, endpoint: V2Endpoint) -> None:
+        self.name, self.endpoint, self.log_path = name, endpoint, log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.process = subprocess.Popen(command, cwd=venvs.ROOT, env=venvs.peer_env(),
+                                        stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.url
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        ready = f"{self.url}/v2/models/{self.endpoint.model}/ready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            try:
+                if requests.get(ready, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group, SIGKILL if it lingers."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._log.close()
+
+    def __enter__(self) -> PeerServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_kserve(exported: Path, scratch: Path, workers: int) -> PeerServer:
+    """KServe's ModelServer with `workers` uvicorn processes serving export.py's `exported`."""
+    python = venvs.ensure("kserve") / "bin" / "python"
+    port = free_port()
+    command = [str(python), "-m", "harness.peers.kserve_server", "--model_name", "mnist",
+               "--exported", str(exported), "--http_port", str(port),
+               "--grpc_port", str(free_port()), "--workers", str(workers)]
+    return PeerServer("KServe", command, scratch / "kserve.log",
+                      V2Endpoint("KServe", f"http://127.0.0.1:{port}", binary=True))
+
+
+def start_mlserver(exported: Path, scratch: Path) -> PeerServer:
+    """MLServer's scikit-learn runtime on the MLPClassifier made from export.py's `exported`."""
+    venv = venvs.ensure("mlserver")
+    folder = scratch / "mlserver"
+    (folder / "mnist").mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "harness.peers.sklearn_transfer",
+                    str(exported), str(folder / "mnist" / "model.joblib")],
+                   cwd=venvs.ROOT, env=venvs.peer_env(), check=True)
+    port = free_port()
+    write_mlserver_settings(folder, port)
+    return PeerServer("MLServer", [str(venv / "bin" / "mlserver"), "start", str(folder)],
+                      scratch / "mlserver.log",
+                      V2Endpoint("MLServer", f"http://127.0.0.1:{port}", probabilities="predict_proba",
+                                 label="predict"))
+
+
+def write_mlserver_settings(folder: Path, port: int) -> None:
+    """The server's settings.json (loopback ports, workers, no request logging) and the model's."""
+    settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+                "metrics_port": free_port(), "parallel_workers": MLSERVER_PARALLEL_WORKERS,
+                "debug": False}
+    (folder / "settings.json").write_text(json.dumps(settings))
+    model = {"name": "mnist", "implementation": "mlserver_sklearn.SKLearnModel",
+             "parameters": {"uri": "./model.joblib", "version": "1"}}
+    (folder / "mnist" / "model-settings.json").write_text(json.dumps(model))
