@@ -190,7 +190,7 @@ def versus_best_peer(rounds: dict[str, dict[str, list[Result]]], title: Title, s
     ratios = []
     for i, run in enumerate(rounds[title.name][server]):
         best = max(runs[i].requests_per_second for runs in peers.values())
-        ratios.append(run.requests_per_second / best)
+        ratios.append(run.requests_per_second / best if best else float("nan"))
     return float(np.median(ratios))
 
 
