@@ -31,6 +31,7 @@ import contextlib
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=15, help="seconds per server and scenario, each round")
+    parser.add_argument("--duration", type=float, default=15,
+                        help="seconds per server and scenario, each round")
     parser.add_argument("--rounds", type=int, default=2,
                         help="every server runs every scenario once per round; figures are medians")
     parser.add_argument("--connections", type=int, default=16)
@@ -129,16 +131,14 @@ def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, 
 
 
 def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
-    """The requests of every scenario `endpoint`'s server takes, by scenario name."""
+    """The requests of every scenario `endpoint`'s server takes, by scenario name. V2 requests ask
+    for the probabilities alone: the one output every server computes in one forward pass."""
     digits = mnist.x_test[:BATCH]
-    outputs = [endpoint.probabilities]
     scenarios = {"liveness": Scenario("liveness", "GET", "/v2/health/live"),
-                 "v2-json-1": v2_scenario("v2-json-1", endpoint, v2_json_request(endpoint, digits[:1], outputs), 1),
-                 "v2-json-256": v2_scenario("v2-json-256", endpoint, v2_json_request(endpoint, digits, outputs),
-                                            BATCH)}
+                 "v2-json-1": v2_scenario("v2-json-1", endpoint, v2_json_request, digits[:1]),
+                 "v2-json-256": v2_scenario("v2-json-256", endpoint, v2_json_request, digits)}
     if endpoint.binary:
-        scenarios["v2-binary-256"] = v2_scenario("v2-binary-256", endpoint,
-                                                 v2_binary_request(endpoint, digits, outputs), BATCH)
+        scenarios["v2-binary-256"] = v2_scenario("v2-binary-256", endpoint, v2_binary_request, digits)
     if endpoint.server == "digitnet":
         own = {s.name: s for s in make_scenarios(mnist)}
         scenarios["predict-json-1"] = own["predict-json"]
@@ -146,11 +146,11 @@ def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
     return scenarios
 
 
-def v2_scenario(name: str, endpoint: V2Endpoint, request: tuple[bytes, dict[str, str]],
-                images: int) -> Scenario:
-    body, headers = request
+def v2_scenario(name: str, endpoint: V2Endpoint, make: Callable, images: np.ndarray) -> Scenario:
+    """`make`'s V2 request (v2_json_request or v2_binary_request) of `images` as a Scenario."""
+    body, headers = make(endpoint, images, [endpoint.probabilities])
     content_type = headers.pop("Content-Type")
-    return Scenario(name, "POST", endpoint.infer_path, body, content_type, images, headers)
+    return Scenario(name, "POST", endpoint.infer_path, body, content_type, len(images), headers)
 
 
 def measure(requests_by_server: dict[str, dict[str, Scenario]], endpoints: dict[str, V2Endpoint],
@@ -174,7 +174,9 @@ def measure(requests_by_server: dict[str, dict[str, Scenario]], endpoints: dict[
 
 def preflight(url: str, scenario: Scenario) -> None:
     """One request of `scenario`, which must succeed: a load of refusals measures nothing."""
-    headers = {**scenario.headers, **({"Content-Type": scenario.content_type} if scenario.content_type else {})}
+    headers = dict(scenario.headers)
+    if scenario.content_type:
+        headers["Content-Type"] = scenario.content_type
     response = requests.request(scenario.method, url + scenario.path, data=scenario.body or None,
                                 headers=headers, timeout=30)
     if not response.ok:

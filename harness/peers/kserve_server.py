@@ -48,8 +48,8 @@ class DigitModel(kserve.Model):
             outputs.append(output)
         # KServe answers the outputs the request names, as JSON or bytes as each asks; a response
         # needs an id, made up (as KServe's own runtimes do) when the request has none.
-        return InferResponse(response_id=payload.id or generate_uuid(), model_name=self.name, infer_outputs=outputs,
-                             use_binary_outputs=payload.use_binary_outputs,
+        return InferResponse(response_id=payload.id or generate_uuid(), model_name=self.name,
+                             infer_outputs=outputs, use_binary_outputs=payload.use_binary_outputs,
                              requested_outputs=payload.request_outputs)
 
 

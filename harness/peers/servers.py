@@ -37,7 +37,8 @@ class PeerServer:
     def __init__(self, name: str, command: list[str], log_path: Path, endpoint: V2Endpoint) -> None:
         self.name, self.endpoint, self.log_path = name, endpoint, log_path
         self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
-        self.process = subprocess.Popen(command, cwd=venvs.ROOT, env=venvs.peer_env(),
+        # In the log's folder: MLServer leaves folders (.envs, .metrics) where it starts.
+        self.process = subprocess.Popen(command, cwd=log_path.parent, env=venvs.peer_env(),
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         try:
@@ -55,7 +56,8 @@ class PeerServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   f"{self.log()[-4000:]}")
             try:
                 if requests.get(ready, timeout=2).ok:
                     return

@@ -32,8 +32,8 @@ def mlp_classifier(model: Model) -> MLPClassifier:
     """An MLPClassifier whose predict_proba is `model.predict_proba` (to float32 rounding)."""
     names = set(model.hidden_activations)
     if len(names) > 1 or not names <= SKLEARN_ACTIVATIONS.keys() or model.output_activation != "softmax":
-        raise ValueError(f"scikit-learn's MLP has one hidden activation of {sorted(SKLEARN_ACTIVATIONS)} "
-                         f"and a softmax output, not {model.hidden_activations} and {model.output_activation}")
+        raise ValueError(f"scikit-learn's MLP has one hidden activation of {sorted(SKLEARN_ACTIVATIONS)} and "
+                         f"a softmax output, not {model.hidden_activations} and {model.output_activation}")
     sizes = model.layer_sizes
     mlp = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]),
                         activation=SKLEARN_ACTIVATIONS[model.hidden_activations[0]], max_iter=1)
