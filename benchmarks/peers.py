@@ -19,9 +19,11 @@ turn through each scenario, in rounds, so other load on the machine hits them al
     predict-json-1  digitnet's POST /predict, 1 digit as JSON
     predict-png     digitnet's POST /predict, one PNG upload (a digit drawn at 200 px)
 
-One table per scenario: each server's requests/s (images/s for batches), p50 and p99 latency, and
-its ratio to the best peer in the same round (the median over rounds). digitnet's own /predict
-scenarios are compared with the best peer's v2-json-1. Written to docs/figures/peers.md.
+One table per scenario: each server's requests/s (images/s for batches), p50 and p99 latency, its
+ratio to the best peer in the same round (the median over rounds) and its processes' CPU time per
+request. digitnet's own /predict scenarios are compared with the best peer's v2-json-1, and what a
+PNG upload's decoding and preprocessing cost is predict-png's CPU less predict-json-1's. Written
+to docs/figures/peers.md.
 """
 
 from __future__ import annotations
@@ -54,9 +56,19 @@ CHECK_IMAGES = 8  # the answer check's images: enough to cover several labels
 BATCH = 256
 WARM_UP_SECONDS = 1
 
+Rounds = dict[str, dict[str, list[Result]]]  # by scenario, then server: one result per round
+
 
 @dataclass(frozen=True)
-class Title:
+class Contender:
+    """A running server (digitnet's harness.server.Server or a PeerServer) and its V2 model."""
+
+    server: Server | servers.PeerServer
+    endpoint: V2Endpoint
+
+
+@dataclass(frozen=True)
+class ScenarioTable:
     """A scenario as its table names it; `baseline`: the scenario whose best peer it is compared with."""
 
     name: str
@@ -65,13 +77,13 @@ class Title:
     baseline: str
 
 
-TITLES = [
-    Title("liveness", "liveness GET", 0, "liveness"),
-    Title("v2-json-1", "V2 JSON, 1 image", 1, "v2-json-1"),
-    Title("v2-json-256", f"V2 JSON, {BATCH} images", BATCH, "v2-json-256"),
-    Title("v2-binary-256", f"V2 binary, {BATCH} images", BATCH, "v2-binary-256"),
-    Title("predict-json-1", "digitnet /predict JSON, 1 image", 1, "v2-json-1"),
-    Title("predict-png", "digitnet /predict PNG upload", 1, "v2-json-1"),
+TABLES = [
+    ScenarioTable("liveness", "liveness GET", 0, "liveness"),
+    ScenarioTable("v2-json-1", "V2 JSON, 1 image", 1, "v2-json-1"),
+    ScenarioTable("v2-json-256", f"V2 JSON, {BATCH} images", BATCH, "v2-json-256"),
+    ScenarioTable("v2-binary-256", f"V2 binary, {BATCH} images", BATCH, "v2-binary-256"),
+    ScenarioTable("predict-json-1", "digitnet /predict JSON, 1 image", 1, "v2-json-1"),
+    ScenarioTable("predict-png", "digitnet /predict PNG upload", 1, "v2-json-1"),
 ]
 
 
@@ -83,14 +95,14 @@ def main() -> None:
         model_dir = model_directory(scratch, mnist)
         model = load_bundle(latest_bundle_path(model_dir, environment.model_name())).model
         exported = export_model(model, scratch / "exported.npz")
-        endpoints = start_servers(stack, model_dir, exported, scratch, args)
-        problems = answers.disagreements(list(endpoints.values()), model, mnist.x_test[:CHECK_IMAGES])
+        contenders = start_servers(stack, model_dir, exported, scratch, args)
+        endpoints = [c.endpoint for c in contenders.values()]
+        problems = answers.disagreements(endpoints, model, mnist.x_test[:CHECK_IMAGES])
         if problems:
             sys.exit("the servers do not answer alike; no figures:\n" + "\n".join(problems))
-        print(f"answer check: {', '.join(endpoints)} agree with digitnet's forward pass on "
+        print(f"answer check: {', '.join(contenders)} agree with digitnet's forward pass on "
               f"{CHECK_IMAGES} images (labels, probabilities within rtol {answers.RTOL:g})", flush=True)
-        requests_by_server = {name: server_scenarios(endpoint, mnist) for name, endpoint in endpoints.items()}
-        rounds = measure(requests_by_server, endpoints, args)
+        rounds = measure(contenders, mnist, args)
     print_tables(rounds)
 
 
@@ -113,21 +125,21 @@ def parse_args() -> argparse.Namespace:
 
 
 def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, scratch: Path,
-                  args: argparse.Namespace) -> dict[str, V2Endpoint]:
-    """digitnet and each peer, tuned for this machine's cores; their endpoints by server name."""
+                  args: argparse.Namespace) -> dict[str, Contender]:
+    """digitnet and each peer, tuned for this machine's cores, by server name."""
     cores = table.cpu_count()
     digitnet = stack.enter_context(Server(model_dir, scratch / "digitnet.log", workers=cores))
-    endpoints = {"digitnet": V2Endpoint("digitnet", digitnet.url, binary=True)}
+    contenders = {"digitnet": Contender(digitnet, V2Endpoint("digitnet", digitnet.url, binary=True))}
     starters = {"kserve": lambda: servers.start_kserve(exported, scratch, workers=cores),
                 "mlserver": lambda: servers.start_mlserver(exported, scratch)}
     for peer in args.peers:
         server = stack.enter_context(starters[peer]())
-        endpoints[server.name] = server.endpoint
+        contenders[server.name] = Contender(server, server.endpoint)
     print(f"servers: digitnet ({cores} gunicorn workers), "
-          f"{', '.join(n for n in endpoints if n != 'digitnet')}; load: {args.client}, "
+          f"{', '.join(n for n in contenders if n != 'digitnet')}; load: {args.client}, "
           f"{args.connections} connections, {args.duration:g}s per server and scenario, "
           f"{args.rounds} rounds", flush=True)
-    return endpoints
+    return contenders
 
 
 def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
@@ -153,23 +165,33 @@ def v2_scenario(name: str, endpoint: V2Endpoint, make: Callable, images: np.ndar
     return Scenario(name, "POST", endpoint.infer_path, body, content_type, len(images), headers)
 
 
-def measure(requests_by_server: dict[str, dict[str, Scenario]], endpoints: dict[str, V2Endpoint],
-            args: argparse.Namespace) -> dict[str, dict[str, list[Result]]]:
+def measure(contenders: dict[str, Contender], mnist, args: argparse.Namespace) -> Rounds:
     """Every server's result in every round, by scenario then server: servers take turns within
     a scenario, scenarios within a round, after one warm-up request and run of each."""
+    requests_by_server = {name: server_scenarios(c.endpoint, mnist) for name, c in contenders.items()}
     for name, scenarios in requests_by_server.items():
         for scenario in scenarios.values():
-            preflight(endpoints[name].url, scenario)
-            run_load(args.client, endpoints[name].url, scenario, WARM_UP_SECONDS, args)
-    rounds: dict[str, dict[str, list[Result]]] = {t.name: {} for t in TITLES}
+            preflight(contenders[name].server.url, scenario)
+            run_load(args.client, contenders[name].server.url, scenario, WARM_UP_SECONDS, args)
+    rounds: Rounds = {t.name: {} for t in TABLES}
     for _ in range(args.rounds):
-        for title in TITLES:
+        for spec in TABLES:
             for name, scenarios in requests_by_server.items():
-                if title.name in scenarios:
-                    result = run_load(args.client, endpoints[name].url, scenarios[title.name],
-                                      args.duration, args)
-                    rounds[title.name].setdefault(name, []).append(result)
+                if spec.name in scenarios:
+                    result = run_measured(contenders[name].server, scenarios[spec.name], args)
+                    rounds[spec.name].setdefault(name, []).append(result)
     return rounds
+
+
+def run_measured(server: Server | servers.PeerServer, scenario: Scenario,
+                 args: argparse.Namespace) -> Result:
+    """One load of `scenario` on `server`, with the server's CPU time per request."""
+    server.wait_until_idle()
+    cpu_before = server.cpu_seconds()
+    result = run_load(args.client, server.url, scenario, args.duration, args)
+    server.wait_until_idle()  # requests still in flight when the client stops belong to this run
+    result.server_cpu_us = (server.cpu_seconds() - cpu_before) / max(result.requests, 1) * 1e6
+    return result
 
 
 def preflight(url: str, scenario: Scenario) -> None:
@@ -183,37 +205,53 @@ def preflight(url: str, scenario: Scenario) -> None:
         raise RuntimeError(f"{url}: {scenario.name} answered {response.status_code}: {response.text[:300]}")
 
 
-def versus_best_peer(rounds: dict[str, dict[str, list[Result]]], title: Title, server: str) -> float | None:
-    """The median over rounds of `server`'s requests/s over the best peer's in `title.baseline`
+def versus_best_peer(rounds: Rounds, spec: ScenarioTable, server: str) -> float | None:
+    """The median over rounds of `server`'s requests/s over the best peer's in `spec.baseline`
     of the same round (scaled to images for batches); None when no peer ran the baseline."""
-    peers = {name: runs for name, runs in rounds[title.baseline].items() if name != "digitnet"}
+    peers = {name: runs for name, runs in rounds[spec.baseline].items() if name != "digitnet"}
     if not peers:
         return None
     ratios = []
-    for i, run in enumerate(rounds[title.name][server]):
+    for i, run in enumerate(rounds[spec.name][server]):
         best = max(runs[i].requests_per_second for runs in peers.values())
         ratios.append(run.requests_per_second / best if best else float("nan"))
     return float(np.median(ratios))
 
 
-def print_tables(rounds: dict[str, dict[str, list[Result]]]) -> None:
-    """One table per scenario, every server a row, all into docs/figures/peers.md."""
-    for title in TITLES:
-        if not rounds[title.name]:
+def print_tables(rounds: Rounds) -> None:
+    """One table per scenario, every server a row, all into docs/figures/peers.md; then what a
+    PNG upload's decoding and preprocessing cost digitnet."""
+    for spec in TABLES:
+        if not rounds[spec.name]:
             continue
         rows = []
-        for server, runs in rounds[title.name].items():
+        for server, runs in rounds[spec.name].items():
             r = median_result(runs)
-            images = f"{r.requests_per_second * title.images:,.0f}" if title.images else "-"
-            ratio = versus_best_peer(rounds, title, server)
+            images = f"{r.requests_per_second * spec.images:,.0f}" if spec.images else "-"
+            ratio = versus_best_peer(rounds, spec, server)
             rows.append([server, f"{r.requests_per_second:,.0f}", images, f"{r.p50_ms:.2f}",
-                         f"{r.p99_ms:.2f}", "-" if ratio is None else f"{ratio:.2f}x", r.errors])
+                         f"{r.p99_ms:.2f}", "-" if ratio is None else f"{ratio:.2f}x",
+                         f"{r.server_cpu_us:,.0f} us", r.errors])
         print()
-        baseline = "" if title.baseline == title.name else f" ({title.baseline})"
-        table.print_table([title.heading, "req/s", "images/s", "p50 ms", "p99 ms",
-                           f"vs best peer{baseline}", "errors"], rows, figure="peers")
-    print("\nFigures are medians over the rounds; each ratio compares a round with the best peer's "
-          "run in the same round.")
+        baseline = "" if spec.baseline == spec.name else f" ({spec.baseline})"
+        table.print_table([spec.heading, "req/s", "images/s", "p50 ms", "p99 ms",
+                           f"vs best peer{baseline}", "server CPU/req", "errors"], rows, figure="peers")
+    notes = ["Figures are medians over the rounds; each ratio compares a round with the best peer's run in "
+             "the same round. Server CPU/req is the server's processes' CPU time per request."]
+    upload = upload_cost_us(rounds)
+    if upload is not None:
+        notes.append(f"A PNG upload's decoding and preprocessing cost digitnet {upload:,.0f} us of CPU per "
+                     "image (predict-png's server CPU per request less predict-json-1's).")
+    print("\n" + "\n".join(notes))
+    table.write_figure("peers", "\n\n".join(notes))
+
+
+def upload_cost_us(rounds: Rounds) -> float | None:
+    """digitnet's CPU per PNG upload beyond a JSON digit's (median over rounds), if both ran."""
+    png, json_1 = rounds["predict-png"].get("digitnet"), rounds["predict-json-1"].get("digitnet")
+    if not png or not json_1:
+        return None
+    return float(np.median([p.server_cpu_us - j.server_cpu_us for p, j in zip(png, json_1)]))
 
 
 if __name__ == "__main__":

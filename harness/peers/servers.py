@@ -21,7 +21,7 @@ import requests
 
 from harness.peers import venvs
 from harness.peers.v2 import V2Endpoint
-from harness.server import free_port
+from harness.server import free_port, process_cpu_seconds, wait_until_idle
 
 START_TIMEOUT_SECONDS = 120  # a peer imports a web framework and gRPC: slow on a busy machine
 STOP_TIMEOUT_SECONDS = 30
@@ -68,6 +68,26 @@ class PeerServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of every process in the server's group (its workers)."""
+        return sum(process_cpu_seconds(pid) for pid in self.processes())
+
+    def processes(self) -> list[int]:
+        """The pids of the server's process group: the one started here and all it forked."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                group = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue  # a process that ended meanwhile
+            if group == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def wait_until_idle(self) -> None:
+        """Until the server stops using CPU: what the last client left queued is done."""
+        wait_until_idle(self.cpu_seconds)
 
     def stop(self) -> None:
         """SIGTERM to the server's process group, SIGKILL if it lingers."""
