@@ -65,6 +65,7 @@ class Contender:
 
     server: Server | servers.PeerServer
     endpoint: V2Endpoint
+    setting: str  # how it is tuned for the machine, as the figures name it
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def main() -> None:
         print(f"answer check: {', '.join(contenders)} agree with digitnet's forward pass on "
               f"{CHECK_IMAGES} images (labels, probabilities within rtol {answers.RTOL:g})", flush=True)
         rounds = measure(contenders, mnist, args)
-    print_tables(rounds)
+    print_tables(rounds, settings(contenders))
 
 
 def parse_args() -> argparse.Namespace:
@@ -115,6 +116,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--client-threads", type=int, default=2)
     parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of {', '.join(PEERS)}")
+    parser.add_argument("--kserve-workers", type=int, default=table.cpu_count(),
+                        help="KServe's uvicorn workers (default: one per core)")
+    parser.add_argument("--mlserver-workers", type=int, default=servers.MLSERVER_PARALLEL_WORKERS,
+                        help="MLServer's parallel inference workers (0: in its HTTP process)")
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     args = parser.parse_args()
     args.peers = [p for p in args.peers.split(",") if p]
@@ -129,17 +134,22 @@ def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, 
     """digitnet and each peer, tuned for this machine's cores, by server name."""
     cores = table.cpu_count()
     digitnet = stack.enter_context(Server(model_dir, scratch / "digitnet.log", workers=cores))
-    contenders = {"digitnet": Contender(digitnet, V2Endpoint("digitnet", digitnet.url, binary=True))}
-    starters = {"kserve": lambda: servers.start_kserve(exported, scratch, workers=cores),
-                "mlserver": lambda: servers.start_mlserver(exported, scratch)}
-    for peer in args.peers:
-        server = stack.enter_context(starters[peer]())
-        contenders[server.name] = Contender(server, server.endpoint)
-    print(f"servers: digitnet ({cores} gunicorn workers), "
-          f"{', '.join(n for n in contenders if n != 'digitnet')}; load: {args.client}, "
-          f"{args.connections} connections, {args.duration:g}s per server and scenario, "
-          f"{args.rounds} rounds", flush=True)
+    contenders = {"digitnet": Contender(digitnet, V2Endpoint("digitnet", digitnet.url, binary=True),
+                                        f"{cores} gunicorn workers")}
+    if "kserve" in args.peers:
+        kserve = stack.enter_context(servers.start_kserve(exported, scratch, workers=args.kserve_workers))
+        contenders[kserve.name] = Contender(kserve, kserve.endpoint, f"{args.kserve_workers} uvicorn workers")
+    if "mlserver" in args.peers:
+        mlserver = stack.enter_context(servers.start_mlserver(exported, scratch, args.mlserver_workers))
+        contenders[mlserver.name] = Contender(mlserver, mlserver.endpoint,
+                                              f"parallel_workers {args.mlserver_workers}")
+    print(f"servers: {settings(contenders)}; load: {args.client}, {args.connections} connections, "
+          f"{args.duration:g}s per server and scenario, {args.rounds} rounds", flush=True)
     return contenders
+
+
+def settings(contenders: dict[str, Contender]) -> str:
+    return ", ".join(f"{name} ({c.setting})" for name, c in contenders.items())
 
 
 def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
@@ -218,7 +228,7 @@ def versus_best_peer(rounds: Rounds, spec: ScenarioTable, server: str) -> float 
     return float(np.median(ratios))
 
 
-def print_tables(rounds: Rounds) -> None:
+def print_tables(rounds: Rounds, servers_run: str) -> None:
     """One table per scenario, every server a row, all into docs/figures/peers.md; then what a
     PNG upload's decoding and preprocessing cost digitnet."""
     for spec in TABLES:
@@ -236,8 +246,9 @@ def print_tables(rounds: Rounds) -> None:
         baseline = "" if spec.baseline == spec.name else f" ({spec.baseline})"
         table.print_table([spec.heading, "req/s", "images/s", "p50 ms", "p99 ms",
                            f"vs best peer{baseline}", "server CPU/req", "errors"], rows, figure="peers")
-    notes = ["Figures are medians over the rounds; each ratio compares a round with the best peer's run in "
-             "the same round. Server CPU/req is the server's processes' CPU time per request."]
+    notes = [f"Servers: {servers_run}. Figures are medians over the rounds; each ratio compares a round "
+             "with the best peer's run in the same round. Server CPU/req is the server's processes' CPU "
+             "time per request."]
     upload = upload_cost_us(rounds)
     if upload is not None:
         notes.append(f"A PNG upload's decoding and preprocessing cost digitnet {upload:,.0f} us of CPU per "

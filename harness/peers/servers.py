@@ -1,8 +1,11 @@
 """Starting and stopping the peer model servers, each tuned for this machine's cores.
 
-    kserve     harness/peers/kserve_server.py under kserve.ModelServer, one uvicorn worker per core
+    kserve     harness/peers/kserve_server.py under kserve.ModelServer, `workers` uvicorn processes
     mlserver   `mlserver start` of a folder with settings.json and the model's
-               model-settings.json: its scikit-learn runtime reading sklearn_transfer.py's pickle
+               model-settings.json: its scikit-learn runtime reading sklearn_transfer.py's pickle,
+               inference in its HTTP process unless told otherwise
+
+Every process runs NumPy's matrix library on one thread, as digitnet's gunicorn workers do.
 
 Each runs in its own process group, started here and stopped by that group's id (SIGTERM, then
 SIGKILL), so every worker it forked goes with it. `PeerServer` waits until the model is ready.
@@ -27,18 +30,21 @@ START_TIMEOUT_SECONDS = 120  # a peer imports a web framework and gRPC: slow on 
 STOP_TIMEOUT_SECONDS = 30
 # MLServer runs inference in this many processes beside its HTTP process (0: in the HTTP process).
 # 0 measured fastest on 2 cores for 1 and 256 images alike: a parallel worker costs a queue round
-# trip per request and the HTTP process then competes with it for a core.
+# trip per request and the HTTP process then competes with it for a core. Every peer process runs
+# one matrix library thread, as digitnet's workers do: two threads per process measured slower
+# for batches (the threads spin while waiting for a core).
 MLSERVER_PARALLEL_WORKERS = 0
 
 
 class PeerServer:
     """A peer server's process group, answering on loopback once its model is ready."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path, endpoint: V2Endpoint) -> None:
+    def __init__(self, name: str, command: list[str], log_path: Path, endpoint: V2Endpoint,
+                 blas_threads: int) -> None:
         self.name, self.endpoint, self.log_path = name, endpoint, log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self._log = open(log_path, "wb")  # closed in stop()
         # In the log's folder: MLServer leaves folders (.envs, .metrics) where it starts.
-        self.process = subprocess.Popen(command, cwd=log_path.parent, env=venvs.peer_env(),
+        self.process = subprocess.Popen(command, cwd=log_path.parent, env=venvs.peer_env(blas_threads),
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         try:
@@ -118,15 +124,16 @@ def start_kserve(exported: Path, scratch: Path, workers: int) -> PeerServer:
                "--exported", str(exported), "--http_port", str(port),
                "--grpc_port", str(free_port()), "--workers", str(workers)]
     return PeerServer("KServe", command, scratch / "kserve.log",
-                      V2Endpoint("KServe", f"http://127.0.0.1:{port}", binary=True))
+                      V2Endpoint("KServe", f"http://127.0.0.1:{port}", binary=True), blas_threads=1)
 
 
-def start_mlserver(exported: Path, scratch: Path,
-                   parallel_workers: int = MLSERVER_PARALLEL_WORKERS) -> PeerServer:
+def start_mlserver(exported: Path, scratch: Path, parallel_workers: int = MLSERVER_PARALLEL_WORKERS,
+                   blas_threads: int = 1) -> PeerServer:
     """MLServer's scikit-learn runtime on the MLPClassifier made from export.py's `exported`,
-    inference in `parallel_workers` processes beside the HTTP one (0: in it)."""
+    inference in `parallel_workers` processes beside the HTTP one (0: in it), each running
+    `blas_threads` matrix library threads."""
     venv = venvs.ensure("mlserver")
-    folder = scratch / f"mlserver-{parallel_workers}"
+    folder = scratch / f"mlserver-{parallel_workers}-{blas_threads}"
     (folder / "mnist").mkdir(parents=True, exist_ok=True)
     subprocess.run([str(venv / "bin" / "python"), "-m", "harness.peers.sklearn_transfer",
                     str(exported), str(folder / "mnist" / "model.joblib")],
@@ -134,9 +141,9 @@ def start_mlserver(exported: Path, scratch: Path,
     port = free_port()
     write_mlserver_settings(folder, port, parallel_workers)
     return PeerServer("MLServer", [str(venv / "bin" / "mlserver"), "start", str(folder)],
-                      scratch / f"mlserver-{parallel_workers}.log",
+                      folder / "mlserver.log",
                       V2Endpoint("MLServer", f"http://127.0.0.1:{port}", probabilities="predict_proba",
-                                 label="predict"))
+                                 label="predict"), blas_threads)
 
 
 def write_mlserver_settings(folder: Path, port: int, parallel_workers: int) -> None:

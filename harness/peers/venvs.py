@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements" / "peers"
 INSTALLED = ".installed"  # holds the list the environment was made from
 INSTALL_TIMEOUT_SECONDS = 1800
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def peers_dir() -> Path:
@@ -51,6 +52,8 @@ def ensure(peer: str) -> Path:
     return venv
 
 
-def peer_env(**extra: str) -> dict[str, str]:
-    """The environment a peer process runs in: this project's root importable."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+def peer_env(blas_threads: int = 1) -> dict[str, str]:
+    """The environment a peer process runs in: this project's root importable, and NumPy's
+    matrix library at `blas_threads` threads per process (digitnet's workers run one each)."""
+    threads = {name: str(blas_threads) for name in BLAS_THREADS}
+    return {**os.environ, "PYTHONPATH": str(ROOT), **threads}
