@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -90,6 +91,9 @@ TABLES = [
 
 def main() -> None:
     args = parse_args()
+    # Stopped by SIGTERM as by Ctrl-C: unwinding stops the servers, whose own sessions spare them
+    # the terminal's signals.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     mnist = load_mnist()
     with tempfile.TemporaryDirectory(prefix="digitnet-peers-") as folder, contextlib.ExitStack() as stack:
         scratch = Path(folder)
