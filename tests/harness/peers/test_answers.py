@@ -58,5 +58,7 @@ def test_peer_agrees_with_digitnet(peer, bundle, mnist, tmp_path):
 
     with start() as running:
         problems = disagreements([running.endpoint], bundle.model, mnist.x_test[:IMAGES])
+        group = running.processes()
 
+        assert running.process.pid in group and running.cpu_seconds() > 0
     assert problems == []

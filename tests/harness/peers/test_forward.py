@@ -3,6 +3,7 @@ answers as the bundle's model does."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -26,4 +27,4 @@ def test_exported_model_predicts_as_the_bundle(bundle, mnist, tmp_path):
 def test_forward_does_not_need_kserve():
     # The project's environment has no kserve: the prediction must import without it.
     check = "import sys, harness.peers.forward; assert 'kserve' not in sys.modules"
-    subprocess.run([sys.executable, "-c", check], check=True)
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).resolve().parents[3])
