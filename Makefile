@@ -79,7 +79,7 @@ bench-serve: install ## requests/s and latency of the service under local load
 	$(PY) -m benchmarks.serve
 
 # Not part of `make bench` or CI: the peers install (minutes, once) and a run takes about 10 minutes.
-bench-peers: install ## digitnet beside KServe and MLServer on the same weights (PEERS_ARGS="--duration 3 --rounds 1": a smoke run)
+bench-peers: install ## digitnet beside KServe, MLServer and BentoML on the same weights (PEERS_ARGS="--duration 3 --rounds 1": a smoke run)
 	$(PY) -m benchmarks.peers $(PEERS_ARGS)
 
 reliability: install ## faults, fuzzing and a soak against a real server: a table of what was tried

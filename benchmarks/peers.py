@@ -5,14 +5,17 @@ their own virtual environments (harness/peers/: made on first use, outside git),
 newest bundle in $MODEL_DIR/$MODEL_NAME (or a small model trained for the run):
 
     KServe     a kserve.Model running digitnet's NumPy forward pass, one uvicorn worker per core
-    MLServer   its scikit-learn runtime, the bundle's weights set on an MLPClassifier
+    MLServer   its scikit-learn runtime, the bundle's weights set on an MLPClassifier, inference
+               in its HTTP process
+    BentoML    a bentoml.service running digitnet's forward pass, one worker per core, answering
+               V2 JSON at the V2 path (BentoML has no V2 protocol of its own)
 
 First every server answers a few MNIST test images, as V2 JSON and as V2 binary where it has the
 extension; unless every label and probability matches digitnet's forward pass
 (harness/peers/answers.py), the benchmark stops without figures. Then wrk drives each server in
 turn through each scenario, in rounds, so other load on the machine hits them alike:
 
-    liveness        GET /v2/health/live
+    liveness        GET /v2/health/live (BentoML: /livez)
     v2-json-1       POST /v2/models/mnist/infer, 1 digit as JSON, asking for its probabilities
     v2-json-256     the same with 256 digits
     v2-binary-256   256 digits as bytes in and out (servers with the binary tensor extension)
@@ -52,7 +55,7 @@ from shared.bundle import load_bundle
 from shared.repository import latest_bundle_path
 from trainer.data import load_mnist
 
-PEERS = ("kserve", "mlserver")
+PEERS = ("kserve", "mlserver", "bentoml")
 CHECK_IMAGES = 8  # the answer check's images: enough to cover several labels
 BATCH = 256
 WARM_UP_SECONDS = 1
@@ -124,6 +127,8 @@ def parse_args() -> argparse.Namespace:
                         help="KServe's uvicorn workers (default: one per core)")
     parser.add_argument("--mlserver-workers", type=int, default=servers.MLSERVER_PARALLEL_WORKERS,
                         help="MLServer's parallel inference workers (0: in its HTTP process)")
+    parser.add_argument("--bentoml-workers", type=int, default=table.cpu_count(),
+                        help="BentoML's worker processes (default: one per core)")
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
     args = parser.parse_args()
     args.peers = [p for p in args.peers.split(",") if p]
@@ -147,6 +152,9 @@ def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, 
         mlserver = stack.enter_context(servers.start_mlserver(exported, scratch, args.mlserver_workers))
         contenders[mlserver.name] = Contender(mlserver, mlserver.endpoint,
                                               f"parallel_workers {args.mlserver_workers}")
+    if "bentoml" in args.peers:
+        bentoml = stack.enter_context(servers.start_bentoml(exported, scratch, args.bentoml_workers))
+        contenders[bentoml.name] = Contender(bentoml, bentoml.endpoint, f"{args.bentoml_workers} workers")
     print(f"servers: {settings(contenders)}; load: {args.client}, {args.connections} connections, "
           f"{args.duration:g}s per server and scenario, {args.rounds} rounds", flush=True)
     return contenders
@@ -160,7 +168,7 @@ def server_scenarios(endpoint: V2Endpoint, mnist) -> dict[str, Scenario]:
     """The requests of every scenario `endpoint`'s server takes, by scenario name. V2 requests ask
     for the probabilities alone: the one output every server computes in one forward pass."""
     digits = mnist.x_test[:BATCH]
-    scenarios = {"liveness": Scenario("liveness", "GET", "/v2/health/live"),
+    scenarios = {"liveness": Scenario("liveness", "GET", endpoint.live_path),
                  "v2-json-1": v2_scenario("v2-json-1", endpoint, v2_json_request, digits[:1]),
                  "v2-json-256": v2_scenario("v2-json-256", endpoint, v2_json_request, digits)}
     if endpoint.binary:

@@ -1,8 +1,9 @@
-"""The KServe peer's prediction, kept apart from kserve so the project's tests can run it.
+"""The KServe and BentoML peers' prediction, kept apart from both so the project's tests run it.
 
 It is digitnet's own forward pass (`shared.model.Model.predict_proba`) on the V2 request's input,
 answering the two outputs every server in the peer benchmark gives: each image's probabilities
-and its label. KServe's model (kserve_server.py) only moves tensors in and out of this function.
+and its label. The peers' models (kserve_server.py, bentoml_service.py) only move tensors in and
+out of this function.
 """
 
 from __future__ import annotations

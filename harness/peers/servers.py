@@ -4,15 +4,18 @@
     mlserver   `mlserver start` of a folder with settings.json and the model's
                model-settings.json: its scikit-learn runtime reading sklearn_transfer.py's pickle,
                inference in its HTTP process unless told otherwise
+    bentoml    `bentoml serve` of harness/peers/bentoml_service.py, `workers` processes
 
 Every process runs NumPy's matrix library on one thread, as digitnet's gunicorn workers do.
 
-Each runs in its own process group, started here and stopped by that group's id (SIGTERM, then
-SIGKILL), so every worker it forked goes with it. `PeerServer` waits until the model is ready.
+Each is stopped by SIGTERM to the process started here, then SIGKILL to every process it forked if
+it lingers; each runs in a session of its own, away from the terminal's signals. `PeerServer`
+waits until the model is ready.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -40,11 +43,11 @@ class PeerServer:
     """A peer server's process group, answering on loopback once its model is ready."""
 
     def __init__(self, name: str, command: list[str], log_path: Path, endpoint: V2Endpoint,
-                 blas_threads: int) -> None:
+                 env: dict[str, str]) -> None:
         self.name, self.endpoint, self.log_path = name, endpoint, log_path
         self._log = open(log_path, "wb")  # closed in stop()
         # In the log's folder: MLServer leaves folders (.envs, .metrics) where it starts.
-        self.process = subprocess.Popen(command, cwd=log_path.parent, env=venvs.peer_env(blas_threads),
+        self.process = subprocess.Popen(command, cwd=log_path.parent, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         try:
@@ -58,7 +61,7 @@ class PeerServer:
         return self.endpoint.url
 
     def wait_until_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        ready = f"{self.url}/v2/models/{self.endpoint.model}/ready"
+        ready = self.endpoint.ready_url
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -76,37 +79,39 @@ class PeerServer:
         return self.log_path.read_text(errors="replace")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time so far of every process in the server's group (its workers)."""
+        """User + system CPU time so far of the server's processes (its workers among them)."""
         return sum(process_cpu_seconds(pid) for pid in self.processes())
 
     def processes(self) -> list[int]:
-        """The pids of the server's process group: the one started here and all it forked."""
-        pids = []
+        """The pids of the process started here and of all it forked, theirs too (BentoML's
+        workers start sessions of their own, so its process group does not hold them all)."""
+        parents = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                group = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue  # a process that ended meanwhile
-            if group == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        found = [self.process.pid]
+        for pid in found:  # grows as children are found: a breadth-first walk down the tree
+            found += [child for child, parent in parents.items() if parent == pid]
+        return found
 
     def wait_until_idle(self) -> None:
         """Until the server stops using CPU: what the last client left queued is done."""
         wait_until_idle(self.cpu_seconds)
 
     def stop(self) -> None:
-        """SIGTERM to the server's process group, SIGKILL if it lingers."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        """SIGTERM to the process started here (each peer stops its own workers), and SIGKILL to
+        every process of the server if it lingers."""
+        processes = self.processes()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            for pid in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.wait()
         self._log.close()
 
     def __enter__(self) -> PeerServer:
@@ -124,7 +129,7 @@ def start_kserve(exported: Path, scratch: Path, workers: int) -> PeerServer:
                "--exported", str(exported), "--http_port", str(port),
                "--grpc_port", str(free_port()), "--workers", str(workers)]
     return PeerServer("KServe", command, scratch / "kserve.log",
-                      V2Endpoint("KServe", f"http://127.0.0.1:{port}", binary=True), blas_threads=1)
+                      V2Endpoint("KServe", f"http://127.0.0.1:{port}", binary=True), venvs.peer_env())
 
 
 def start_mlserver(exported: Path, scratch: Path, parallel_workers: int = MLSERVER_PARALLEL_WORKERS,
@@ -143,7 +148,20 @@ def start_mlserver(exported: Path, scratch: Path, parallel_workers: int = MLSERV
     return PeerServer("MLServer", [str(venv / "bin" / "mlserver"), "start", str(folder)],
                       folder / "mlserver.log",
                       V2Endpoint("MLServer", f"http://127.0.0.1:{port}", probabilities="predict_proba",
-                                 label="predict"), blas_threads)
+                                 label="predict"), venvs.peer_env(blas_threads))
+
+
+def start_bentoml(exported: Path, scratch: Path, workers: int) -> PeerServer:
+    """`bentoml serve` of bentoml_service.py with `workers` processes serving export.py's `exported`."""
+    venv = venvs.ensure("bentoml")
+    port = free_port()
+    command = [str(venv / "bin" / "bentoml"), "serve", "harness.peers.bentoml_service:Digits",
+               "--host", "127.0.0.1", "--port", str(port)]
+    env = venvs.peer_env(DIGITNET_EXPORTED=str(exported), DIGITNET_BENTOML_WORKERS=str(workers),
+                         BENTOML_HOME=str(scratch / "bentoml-home"), BENTOML_DO_NOT_TRACK="True")
+    return PeerServer("BentoML", command, scratch / "bentoml.log",
+                      V2Endpoint("BentoML", f"http://127.0.0.1:{port}", live_path="/livez",
+                                 ready_path="/readyz"), env)
 
 
 def write_mlserver_settings(folder: Path, port: int, parallel_workers: int) -> None:

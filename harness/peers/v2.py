@@ -1,10 +1,10 @@
 """Open Inference Protocol (V2) requests as every server in the peer benchmark takes them.
 
 A `V2Endpoint` says where a server's model is and what its tensors are called: digitnet and the
-KServe peer name them "input", "probabilities" and "label"; MLServer's scikit-learn runtime
-answers "predict_proba" and "predict". Requests carry the pixels as JSON, or (where the server
-has the binary tensor data extension) as bytes after a JSON header; `decode_v2_response` reads
-either kind of answer.
+KServe and BentoML peers name them "input", "probabilities" and "label"; MLServer's scikit-learn
+runtime answers "predict_proba" and "predict". BentoML's health checks are its own paths.
+Requests carry the pixels as JSON, or (where the server has the binary tensor data extension) as
+bytes after a JSON header; `decode_v2_response` reads either kind of answer.
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ class V2Endpoint:
     probabilities: str = "probabilities"
     label: str = "label"
     binary: bool = False  # has the binary tensor data extension
+    live_path: str = "/v2/health/live"
+    ready_path: str = ""  # "": the V2 model's own, /v2/models/<model>/ready
+
+    @property
+    def ready_url(self) -> str:
+        return self.url + (self.ready_path or f"/v2/models/{self.model}/ready")
 
     @property
     def infer_url(self) -> str:

@@ -52,8 +52,8 @@ def ensure(peer: str) -> Path:
     return venv
 
 
-def peer_env(blas_threads: int = 1) -> dict[str, str]:
-    """The environment a peer process runs in: this project's root importable, and NumPy's
-    matrix library at `blas_threads` threads per process (digitnet's workers run one each)."""
+def peer_env(blas_threads: int = 1, **extra: str) -> dict[str, str]:
+    """The environment a peer process runs in: this project's root importable, NumPy's matrix
+    library at `blas_threads` threads per process (digitnet's workers run one each), and `extra`."""
     threads = {name: str(blas_threads) for name in BLAS_THREADS}
-    return {**os.environ, "PYTHONPATH": str(ROOT), **threads}
+    return {**os.environ, "PYTHONPATH": str(ROOT), **threads, **extra}

@@ -48,13 +48,14 @@ def test_a_server_that_does_not_answer_is_a_problem(bundle, mnist):
     assert len(problems) == 1 and problems[0].startswith("nobody (json): no answer")
 
 
-@pytest.mark.parametrize("peer", ["kserve", "mlserver"])
+@pytest.mark.parametrize("peer", ["kserve", "mlserver", "bentoml"])
 def test_peer_agrees_with_digitnet(peer, bundle, mnist, tmp_path):
     if not venvs.is_ready(peer):
         pytest.skip(f"no {peer} environment in {venvs.environment(peer)} (make bench-peers makes it)")
     exported = export_model(bundle.model, tmp_path / "exported.npz")
     start = {"kserve": lambda: servers.start_kserve(exported, tmp_path, workers=1),
-             "mlserver": lambda: servers.start_mlserver(exported, tmp_path)}[peer]
+             "mlserver": lambda: servers.start_mlserver(exported, tmp_path),
+             "bentoml": lambda: servers.start_bentoml(exported, tmp_path, workers=1)}[peer]
 
     with start() as running:
         problems = disagreements([running.endpoint], bundle.model, mnist.x_test[:IMAGES])

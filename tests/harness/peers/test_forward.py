@@ -1,5 +1,5 @@
-"""The KServe peer's prediction, run without kserve: a model exported for the peers and read back
-answers as the bundle's model does."""
+"""The KServe and BentoML peers' prediction, run without either: a model exported for the peers
+and read back answers as the bundle's model does."""
 
 import subprocess
 import sys
@@ -24,7 +24,8 @@ def test_exported_model_predicts_as_the_bundle(bundle, mnist, tmp_path):
     assert answers[forward.LABEL].dtype == np.int64
 
 
-def test_forward_does_not_need_kserve():
-    # The project's environment has no kserve: the prediction must import without it.
-    check = "import sys, harness.peers.forward; assert 'kserve' not in sys.modules"
+def test_forward_does_not_need_the_peers():
+    # The project's environment has no kserve or bentoml: the prediction must import without them.
+    check = ("import sys, harness.peers.forward; "
+             "assert not {'kserve', 'bentoml'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).resolve().parents[3])
