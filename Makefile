@@ -20,7 +20,7 @@ export MODEL_DIR MODEL_NAME HOST PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help install train train-best evaluate evaluate-not-digits evaluate-numbers serve test test-fast \
-        bench bench-train bench-serve bench-quality bench-handwriting bench-paper reliability \
+        bench bench-train bench-serve bench-quality bench-handwriting bench-paper bench-peers reliability \
         up down logs lock compose-test lint docs audit clean
 
 help: ## list the targets
@@ -77,6 +77,10 @@ bench-paper: install ## pendigits photographed on plain, ruled and boxed paper i
 
 bench-serve: install ## requests/s and latency of the service under local load
 	$(PY) -m benchmarks.serve
+
+# Not part of `make bench` or CI: the peers install (minutes, once) and a run takes about 10 minutes.
+bench-peers: install ## digitnet beside KServe, MLServer and BentoML on the same weights (PEERS_ARGS="--duration 3 --rounds 1": a smoke run)
+	$(PY) -m benchmarks.peers $(PEERS_ARGS)
 
 reliability: install ## faults, fuzzing and a soak against a real server: a table of what was tried
 	$(PY) -m benchmarks.reliability

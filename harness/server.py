@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,23 +117,12 @@ class Server:
         return max(peak_mib(pid) - held for pid, held in since.items())
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the workers so far (fields 14 and 15 of /proc/<pid>/stat)."""
-        ticks = 0
-        for pid in self.workers():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the workers so far."""
+        return sum(process_cpu_seconds(pid) for pid in self.workers())
 
     def wait_until_idle(self, timeout: float = 10) -> None:
         """Until the workers stop using CPU: what the last client left queued is done."""
-        deadline = time.monotonic() + timeout
-        last = self.cpu_seconds()
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            now = self.cpu_seconds()
-            if now - last < 0.02:
-                return
-            last = now
+        wait_until_idle(self.cpu_seconds, timeout)
 
     def signal(self, sig: signal.Signals, pid: int | None = None) -> None:
         os.kill(pid or self.pid, sig)
@@ -174,6 +163,28 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_until_idle(cpu_seconds: Callable[[], float], timeout: float = 10) -> None:
+    """Until `cpu_seconds` (a server's CPU time so far) stops growing, or `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = cpu_seconds()
+        if now - last < 0.02:
+            return
+        last = now
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (fields 14 and 15 of /proc/<pid>/stat); 0 for
+    a process that has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

@@ -1,0 +1,1 @@
+"""Tests of the harness's own tools (harness/)."""

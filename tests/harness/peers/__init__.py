@@ -1,0 +1,1 @@
+"""Tests of the peer benchmark's servers and answer check (harness/peers/)."""
