@@ -130,6 +130,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bentoml-workers", type=int, default=table.cpu_count(),
                         help="BentoML's worker processes (default: one per core)")
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
+    parser.add_argument("--also-gevent", action="store_true",
+                        help="a second digitnet with GUNICORN_WORKER_CLASS=gevent, in the same rounds")
     args = parser.parse_args()
     args.peers = [p for p in args.peers.split(",") if p]
     if set(args.peers) - set(PEERS):
@@ -145,6 +147,11 @@ def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, 
     digitnet = stack.enter_context(Server(model_dir, scratch / "digitnet.log", workers=cores))
     contenders = {"digitnet": Contender(digitnet, V2Endpoint("digitnet", digitnet.url, binary=True),
                                         f"{cores} gunicorn workers")}
+    if args.also_gevent:
+        gevent = stack.enter_context(Server(model_dir, scratch / "digitnet-gevent.log", workers=cores,
+                                            GUNICORN_WORKER_CLASS="gevent"))
+        contenders["digitnet-gevent"] = Contender(
+            gevent, V2Endpoint("digitnet", gevent.url, binary=True), f"{cores} gevent workers")
     if "kserve" in args.peers:
         kserve = stack.enter_context(servers.start_kserve(exported, scratch, workers=args.kserve_workers))
         contenders[kserve.name] = Contender(kserve, kserve.endpoint, f"{args.kserve_workers} uvicorn workers")
@@ -230,7 +237,8 @@ def preflight(url: str, scenario: Scenario) -> None:
 def versus_best_peer(rounds: Rounds, spec: ScenarioTable, server: str) -> float | None:
     """The median over rounds of `server`'s requests/s over the best peer's in `spec.baseline`
     of the same round (scaled to images for batches); None when no peer ran the baseline."""
-    peers = {name: runs for name, runs in rounds[spec.baseline].items() if name != "digitnet"}
+    peers = {name: runs for name, runs in rounds[spec.baseline].items()
+             if not name.startswith("digitnet")}
     if not peers:
         return None
     ratios = []
