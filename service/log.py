@@ -16,24 +16,23 @@ import json
 import logging
 import sys
 import time
+from functools import lru_cache
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _ENCODER = json.JSONEncoder(default=str)  # what json.dumps(entry, default=str) makes per call
 
 
+@lru_cache(maxsize=1)
+def _utc_second(second: int) -> str:
+    """A second's UTC time of day, formatted once for all the lines logged within it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 class JsonFormatter(logging.Formatter):
-    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
-
-    def _time(self, created: float) -> str:
-        second = int(created)
-        if self._second[0] != second:
-            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-        return self._second[1]
-
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": f"{self._time(record.created)}.{int(record.msecs):03d}Z",
+            "time": f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

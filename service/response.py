@@ -14,20 +14,20 @@ gunicorn.conf.py installs it with `install()`: gunicorn builds its responses fro
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from gunicorn import util
 from gunicorn.http import wsgi
 
-_date: tuple[int, str] = (-1, "")  # the last second a Date was formatted for, and the Date
-
 
 def http_date() -> str:
     """gunicorn's `util.http_date()`, formatted once per second."""
-    global _date
-    second = int(time.time())
-    if _date[0] != second:
-        _date = (second, util.http_date(second))
-    return _date[1]
+    return _http_date(int(time.time()))
+
+
+@lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    return util.http_date(second)
 
 
 class SingleWriteResponse(wsgi.Response):
