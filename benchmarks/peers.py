@@ -130,8 +130,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bentoml-workers", type=int, default=table.cpu_count(),
                         help="BentoML's worker processes (default: one per core)")
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
-    parser.add_argument("--also-gevent", action="store_true",
-                        help="a second digitnet with GUNICORN_WORKER_CLASS=gevent, in the same rounds")
+    parser.add_argument("--also-gthread", action="store_true",
+                        help="a second digitnet with GUNICORN_WORKER_CLASS=gthread, in the same rounds")
     args = parser.parse_args()
     args.peers = [p for p in args.peers.split(",") if p]
     if set(args.peers) - set(PEERS):
@@ -146,12 +146,12 @@ def start_servers(stack: contextlib.ExitStack, model_dir: Path, exported: Path, 
     cores = table.cpu_count()
     digitnet = stack.enter_context(Server(model_dir, scratch / "digitnet.log", workers=cores))
     contenders = {"digitnet": Contender(digitnet, V2Endpoint("digitnet", digitnet.url, binary=True),
-                                        f"{cores} gunicorn workers")}
-    if args.also_gevent:
-        gevent = stack.enter_context(Server(model_dir, scratch / "digitnet-gevent.log", workers=cores,
-                                            GUNICORN_WORKER_CLASS="gevent"))
-        contenders["digitnet-gevent"] = Contender(
-            gevent, V2Endpoint("digitnet", gevent.url, binary=True), f"{cores} gevent workers")
+                                        f"{cores} gunicorn gevent workers, the default")}
+    if args.also_gthread:
+        gthread = stack.enter_context(Server(model_dir, scratch / "digitnet-gthread.log", workers=cores,
+                                             GUNICORN_WORKER_CLASS="gthread"))
+        contenders["digitnet-gthread"] = Contender(
+            gthread, V2Endpoint("digitnet", gthread.url, binary=True), f"{cores} gthread workers")
     if "kserve" in args.peers:
         kserve = stack.enter_context(servers.start_kserve(exported, scratch, workers=args.kserve_workers))
         contenders[kserve.name] = Contender(kserve, kserve.endpoint, f"{args.kserve_workers} uvicorn workers")

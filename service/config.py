@@ -152,8 +152,8 @@ class Settings:
     threads: int = setting("GUNICORN_THREADS", 2, "threads per worker (`gthread` workers)",
                            _positive(int))
     worker_class: str = setting(
-        "GUNICORN_WORKER_CLASS", "gthread", "how a worker serves its connections: `gthread`, a "
-        "pool of GUNICORN_THREADS threads, or `gevent`, a greenlet per connection (see "
+        "GUNICORN_WORKER_CLASS", "gevent", "how a worker serves its connections: `gevent`, a "
+        "greenlet per connection, or `gthread`, a pool of GUNICORN_THREADS threads (see "
         "docs/serving-performance.md)", _worker_class)
 
     @classmethod

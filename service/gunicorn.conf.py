@@ -5,12 +5,11 @@ LOG_LEVEL) are fields of the app's one `Settings` (service/config.py), read here
 environment; the table of every variable is docs/reference/environment.md.
 
 Why these choices:
-- Predictions are CPU-bound NumPy: processes, one per core, give parallelism; a second thread per
-  worker keeps the CPU busy while the other waits on the socket. `gthread` also keeps client
-  connections alive, which the `sync` worker cannot.
-- GUNICORN_WORKER_CLASS=gevent serves each connection in a greenlet instead: no hand-over
-  between a thread and the main loop per request, so less CPU per request, but one thread per
-  worker. docs/serving-performance.md has both measured; gthread stays the default. A greenlet
+- Predictions are CPU-bound NumPy: processes, one per core, give parallelism.
+- The default worker class, gevent, serves each connection in a greenlet: no hand-over between
+  a thread and the main loop per request, so less CPU per request than `gthread` (a pool of
+  GUNICORN_THREADS threads, GUNICORN_WORKER_CLASS=gthread); docs/serving-performance.md has
+  both measured. Both keep client connections alive, which the `sync` worker cannot. A greenlet
   whose client sent its next request at once would keep the worker from every other connection
   (a socket read with data waiting never yields), so after each request it waits for the loop
   to serve what else is ready.
@@ -26,7 +25,9 @@ Why these choices:
   alone at a third of the machine's throughput while the other idled.
 - A request gunicorn cannot parse (a malformed request line, headers over its limits...) never
   reaches the app: gunicorn answers it, by default with an HTML page. It gets a JSON error body
-  like every other error of the service instead.
+  like every other error of the service instead, and a lingering close: closing a socket with
+  unread bytes (the rest of an over-long request line) resets the connection, and the client
+  could lose the answer before reading it.
 - gunicorn writes a response's head and its body with two sends; service/response.py makes it
   one when the body is a single chunk of known length, as every answer of the app is.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
@@ -41,6 +42,7 @@ import secrets
 import shutil
 import socket
 import tempfile
+import time
 
 import gunicorn.util
 from gunicorn.glogging import Logger
@@ -121,6 +123,29 @@ def write_json_error(sock, status_int, reason, mesg):
             "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
             f"X-Request-ID: {secrets.token_hex(16)}\r\nContent-Length: {len(body)}\r\n\r\n")
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+    linger(sock)
+
+
+# What a lingering close reads and drops, at most, before gunicorn closes the socket.
+LINGER_BYTES = 256 * 1024
+LINGER_SECONDS = 1.0
+
+
+def linger(sock):
+    """Tell the client the answer is complete (a half close), then read what it is still sending
+    until it closes too, up to LINGER_BYTES or LINGER_SECONDS, as nginx's lingering_close does."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    received = 0
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while received < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+    except OSError:
+        pass  # the client is gone, or too slow: closing is all there is left to do
 
 
 gunicorn.util.write_error = write_json_error  # gunicorn 27 calls it through the module

@@ -44,7 +44,7 @@ from service.inference import (
     registry,
     select_bundle,
 )
-from service.jsonio import parse_json
+from service.jsonio import parse_v2_request
 from shared.bundle import Bundle
 
 INPUT_NAME = "input"
@@ -139,7 +139,7 @@ def infer(name: str, version: str | None = None):
 
 
 def _json_object(data: bytes) -> dict:
-    body = parse_json(data)
+    body = parse_v2_request(data)
     if not isinstance(body, dict):
         raise RequestRefused(400, 'the request body must be a JSON object with "inputs"')
     if "id" in body and not isinstance(body["id"], str):
@@ -174,7 +174,9 @@ def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
                                       f'"{binary.SIZE}"')
         if "data" not in tensor:
             raise RequestRefused(400, f'{what} has neither "data" nor a "{binary.SIZE}" parameter')
-        data = numeric_array(tensor["data"], f"{what} data", integers_only=datatype == "UINT8")
+        data = tensor["data"]
+        if not isinstance(data, np.ndarray):  # parse_v2_request reads flat lists as arrays
+            data = numeric_array(data, f"{what} data", integers_only=datatype == "UINT8")
         if data.size != math.prod(shape):
             raise RequestRefused(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
         return input_batch(data.reshape(shape), what, bundle.input)

@@ -133,9 +133,11 @@ def test_serves_on_ipv6(model_dir: Path, tmp_path: Path) -> None:
         assert f"serving on {v6.url}" in v6.log()
 
 
-def test_gevent_workers_watch_count_and_log(tmp_path: Path, trained_mlp, mnist) -> None:
-    """GUNICORN_WORKER_CLASS=gevent: each worker's watcher (a greenlet) picks up a new version, the
-    metrics add up across workers, and every request has its log line."""
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_workers_watch_count_and_log(tmp_path: Path, trained_mlp, mnist, worker_class: str) -> None:
+    """Under either worker class each worker's watcher (a greenlet under gevent, a thread under
+    gthread) picks up a new version, the metrics add up across workers, and every request has
+    its log line."""
     models = tmp_path / "models"
 
     def save_version() -> None:
@@ -143,8 +145,8 @@ def test_gevent_workers_watch_count_and_log(tmp_path: Path, trained_mlp, mnist) 
 
     save_version()
     images = mnist_test_digits(mnist, 2, seed=5)[0].reshape(2, 784).tolist()
-    with Server(models, tmp_path / "server.log", GUNICORN_WORKER_CLASS="gevent") as server:
-        assert "Using worker: gevent" in server.log()
+    with Server(models, tmp_path / "server.log", GUNICORN_WORKER_CLASS=worker_class) as server:
+        assert f"Using worker: {worker_class}" in server.log()
         sent = 12
         for _ in range(sent):
             assert requests.post(f"{server.url}/predict", json={"instances": images}, timeout=10).ok

@@ -78,6 +78,8 @@ def bad(tensor_changes: dict) -> dict:
     (bad({"name": "pixels"}), 400, "unknown input 'pixels'"),
     (bad({"data": [300] * 784}), 400, "0-255"),
     (bad({"data": ["a"] * 784}), 400, "numbers"),
+    (bad({"data": [0] * 783 + [True]}), 400, "booleans"),
+    (bad({"data": [0] * 783 + [[0]]}), 400, "regular array"),
     ({"inputs": []}, 400, "inputs"),
     ({"something": 1}, 400, "inputs"),
     ({**bad({}), "outputs": [{"name": "logits"}]}, 400, "outputs"),

@@ -1,0 +1,75 @@
+"""JSON parsing: the V2 fast path reads a flat "data" list as an array, and sends everything else
+the general way, to the same answers and the same errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from service.errors import RequestRefused
+from service.jsonio import FAST_PARSE_MAX_BYTES, MAX_JSON_VALUES, parse_json, parse_v2_request
+
+
+def v2_body(data: object, datatype: str = "FP32", **tensor) -> bytes:
+    return json.dumps({"id": "a", "inputs": [{"name": "input", "shape": [1, 3], "datatype": datatype,
+                                              "data": data, **tensor}],
+                       "outputs": [{"name": "label"}]}).encode()
+
+
+@pytest.mark.parametrize("datatype,data,dtype", [
+    ("FP32", [0, 127.5, 255], np.float64),
+    ("FP32", [1e300, -2, 0.25], np.float64),
+    ("UINT8", [0, 7, 255], np.int64),
+    ("FP32", [], np.float64),
+])
+def test_flat_data_comes_back_as_an_array(datatype, data, dtype):
+    body = parse_v2_request(v2_body(data, datatype))
+    array = body["inputs"][0]["data"]
+    assert isinstance(array, np.ndarray) and array.dtype == dtype
+    np.testing.assert_array_equal(array, np.asarray(data, dtype=dtype))
+    body["inputs"][0]["data"] = data
+    assert body == parse_json(v2_body(data, datatype))
+
+
+@pytest.mark.parametrize("raw", [
+    v2_body([[1, 2, 3]]),                  # nested, as the protocol also allows
+    v2_body([1, [2], 3]),                  # ragged: flattening it would hide that
+    v2_body([1, 2, 3], name="in[put"),     # a "[" inside a string
+    v2_body([1, True, 3]),
+    v2_body([1, None, 3]),
+    v2_body([1, "2", 3]),
+    v2_body([1, 2.5, 3], "UINT8"),         # not integers
+    v2_body([1, 2**70, 3]),                # more than 64 bits
+    json.dumps({"inputs": [{"data": [1]}, {"data": [2]}]}).encode(),
+    json.dumps({"inputs": {"data": [1]}}).encode(),
+    json.dumps([{"inputs": [{"data": [1]}]}]).encode(),
+])
+def test_everything_else_is_parsed_as_before(raw):
+    assert parse_v2_request(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize("raw,status,message", [
+    (b'{"inputs": [{"data": [1, 2,]}]}', 400, "malformed JSON"),
+    (b'{"inputs": [{"data": [' + b"[" * 5000 + b"]" * 5000 + b"]}]}", 400, "nested too deeply"),
+    (v2_body([0] * (MAX_JSON_VALUES + 1)), 413, "values"),
+])
+def test_errors_are_those_of_the_general_path(raw, status, message):
+    with pytest.raises(RequestRefused) as refused:
+        parse_v2_request(raw)
+    assert refused.value.status == status and message in refused.value.message
+
+
+def test_an_array_outlives_the_next_parse():
+    """Parsers are reused: what one parse returned must not change with the next."""
+    first = parse_v2_request(v2_body([1, 2, 3]))["inputs"][0]["data"]
+    second = parse_v2_request(v2_body([7, 8, 9]))["inputs"][0]["data"]
+    np.testing.assert_array_equal(first, [1, 2, 3])
+    np.testing.assert_array_equal(second, [7, 8, 9])
+
+
+def test_a_body_over_the_fast_path_size_is_parsed_as_before():
+    raw = v2_body([1, 2, 3], parameters={"note": "x" * FAST_PARSE_MAX_BYTES})
+    assert len(raw) > FAST_PARSE_MAX_BYTES
+    assert parse_v2_request(raw) == json.loads(raw)
