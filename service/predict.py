@@ -40,7 +40,7 @@ from service.jsonio import parse_json
 from service.uploads import opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
 from shared.limits import IMAGE_MEDIA_TYPES
-from shared.preprocess import ImageError, NoInk, load_image
+from shared.preprocess import ImageError, NoInk, image_ink, load_image
 from shared.segment import MAX_DIGITS, Reading, TooManyDigits, read_unless_single
 from shared.sure import predict_is_sure
 
@@ -136,8 +136,9 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
         check_deadline()
         try:
             image = load_image(image)
-            inputs.append(recipe.from_image(image))
-            found.append(_as_number(bundle, image))
+            ink = image_ink(image)  # found once, for the digit and for /read's count
+            inputs.append(recipe.from_ink(ink))
+            found.append(_as_number(bundle, image, ink))
         except ImageError as e:
             raise RequestRefused(400, f"{name}: {e}") from None
     return np.stack(inputs).reshape(len(inputs), bundle.input.size), found
@@ -146,11 +147,11 @@ def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tupl
 TOO_MANY = "too many"  # more digits than /read reads in one image
 
 
-def _as_number(bundle: Bundle, image) -> Reading | str | None:
-    """What /read finds in an image /predict reads as one digit: None when its ink is one piece
-    no cut may part (one digit), TOO_MANY past MAX_DIGITS."""
+def _as_number(bundle: Bundle, image, ink: np.ndarray) -> Reading | str | None:
+    """What /read finds in an image /predict reads as one digit (`ink`, its image_ink): None when
+    its ink is one piece no cut may part (one digit), TOO_MANY past MAX_DIGITS."""
     try:
-        return read_unless_single(image, bundle.model, bundle.input.recipe)
+        return read_unless_single(image, bundle.model, bundle.input.recipe, ink)
     except TooManyDigits:
         return TOO_MANY
     except NoInk:  # no piece of ink a digit could be made of: nothing to count

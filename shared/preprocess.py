@@ -330,11 +330,16 @@ def dilate(image: np.ndarray, radius: int) -> np.ndarray:
     return np.maximum.reduce([rows[i:i + height] for i in range(2 * radius + 1)])
 
 
+def image_ink(image: Image.Image) -> np.ndarray:
+    """A decoded image's ink: grayscale, ink high on a zero background, the printed lines of ruled
+    paper or a form's box erased (shared/lines.py). Every recipe and /read start from it, so an
+    upload's ink is found once for both (shared.recipes.Recipe.from_ink)."""
+    return remove_lines(normalize_ink(to_grayscale(image)), INK_THRESHOLD * 255.0)
+
+
 def image_to_mnist(image: Image.Image) -> np.ndarray:
     """A decoded image as a (28, 28) uint8 MNIST digit: white ink on black, centred."""
-    ink = normalize_ink(to_grayscale(image))
-    ink = remove_lines(ink, INK_THRESHOLD * 255.0)  # ruled paper, a form's box: shared/lines.py
-    return center_in_field(ink)
+    return center_in_field(image_ink(image))
 
 
 def bytes_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:

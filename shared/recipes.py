@@ -32,10 +32,8 @@ from shared.preprocess import (
     center_in_field,
     crop_to_ink,
     decode_image,
-    image_to_mnist,
-    normalize_ink,
+    image_ink,
     to_box,
-    to_grayscale,
 )
 
 OPTDIGITS_BITMAP = 32   # side of the black-and-white bitmap whose blocks are counted
@@ -55,10 +53,13 @@ class Recipe:
     image_shape: tuple[int, int]        # (rows, columns) of the result
     value_range: tuple[float, float]    # its values' range, ink high
     description: str                    # the steps in words, written into manifests
-    from_image: Callable[[Image.Image], np.ndarray]  # raises shared.preprocess.ImageError
-    # The steps after the ink is found (normalize_ink, lines erased), for ink found once for a
-    # whole image and read in parts (shared/segment.py). from_image is from_ink of that ink.
+    # The steps after an image's ink is found (shared.preprocess.image_ink): for one digit, or
+    # for each part of ink found once for a whole image (shared/segment.py).
     from_ink: Callable[[np.ndarray], np.ndarray]
+
+    def from_image(self, image: Image.Image) -> np.ndarray:
+        """A decoded image as an `image_shape` array. Raises an ImageError subclass."""
+        return self.from_ink(image_ink(image))
 
     def from_bytes(self, data: bytes, max_pixels: int) -> np.ndarray:
         """Encoded image bytes as an `image_shape` array. Raises an ImageError subclass."""
@@ -67,11 +68,6 @@ class Recipe:
     def to_dict(self) -> dict[str, str]:
         """The manifest's `input.preprocessing` section."""
         return {"recipe": self.name, "description": self.description}
-
-
-def image_to_optdigits(image: Image.Image) -> np.ndarray:
-    """A decoded image as an (8, 8) uint8 array of ink counts 0-16, as optdigits was made."""
-    return ink_to_optdigits(normalize_ink(to_grayscale(image)))
 
 
 def ink_to_optdigits(ink: np.ndarray) -> np.ndarray:
@@ -118,7 +114,6 @@ MNIST = Recipe(
                  f"brightness subtracted), cropped to the ink, longer side scaled to {BOX} px, "
                  f"pasted into {FIELD}x{FIELD} with its centre of mass in the middle; grey levels "
                  "0-255"),
-    from_image=image_to_mnist,
     from_ink=center_in_field,
 )
 OPTDIGITS = Recipe(
@@ -131,7 +126,6 @@ OPTDIGITS = Recipe(
                  f"until {OPTDIGITS_INK:.1%} of it is ink (the data set's average), ink pixels "
                  f"counted in each {OPTDIGITS_BLOCK}x{OPTDIGITS_BLOCK} block: counts 0-"
                  f"{OPTDIGITS_BLOCK ** 2}"),
-    from_image=image_to_optdigits,
     from_ink=ink_to_optdigits,
 )
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (MNIST, OPTDIGITS)}

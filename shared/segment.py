@@ -32,7 +32,6 @@ import numpy as np
 from PIL import Image
 
 from shared.components import Component, components
-from shared.lines import remove_lines
 from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
@@ -40,9 +39,8 @@ from shared.preprocess import (
     NoInk,
     decode_image,
     dilate,
-    normalize_ink,
+    image_ink,
     stroke_width,
-    to_grayscale,
 )
 from shared.recipes import Recipe
 
@@ -109,10 +107,11 @@ class Ink:
         return float(np.median(heights[heights >= heights.max() / 2]))
 
 
-def find_ink(image: Image.Image) -> Ink:
-    """The ink of a decoded image and its pieces, specks dropped. Raises NoInk when blank."""
-    # Printed lines (ruled paper, a form's boxes) erased as the single-digit path erases them.
-    level = remove_lines(normalize_ink(to_grayscale(image)), INK_THRESHOLD * 255.0)
+def find_ink(image: Image.Image, level: np.ndarray | None = None) -> Ink:
+    """The ink of a decoded image and its pieces, specks dropped. Raises NoInk when blank.
+    `level`: the image's ink (shared.preprocess.image_ink) when already found."""
+    if level is None:
+        level = image_ink(image)
     mask = level >= INK_THRESHOLD * 255.0
     pieces = components(mask)
     total = sum(p.area for p in pieces)
@@ -296,12 +295,13 @@ def read_number(image: Image.Image, model: Model, recipe: Recipe) -> Reading:
     return read_ink(find_ink(image), model, recipe)
 
 
-def read_unless_single(image: Image.Image, model: Model, recipe: Recipe) -> Reading | None:
+def read_unless_single(image: Image.Image, model: Model, recipe: Recipe,
+                       level: np.ndarray | None = None) -> Reading | None:
     """`read_number` of a decoded image, or None when its ink is one piece no wider than
     ONE_DIGIT heights: one digit, found without running the network (a single upload's usual
     case: a single digit is seldom wider than tall, two side by side are). Raises as
-    `read_number`."""
-    ink = find_ink(image)
+    `read_number`. `level` as find_ink's."""
+    ink = find_ink(image, level)
     groups = group_fragments(ink.pieces)
     if len(groups) == 1 and _right(groups[0]) - _left(groups[0]) <= ONE_DIGIT * ink.height:
         return None
