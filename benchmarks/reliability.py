@@ -214,6 +214,8 @@ def schema_fuzz(server: Server, examples: int, digits: np.ndarray, labels: np.nd
             notes.append(f"CUT SHORT after {SCHEMA_SECONDS_PER_OPERATION} s")
         if tally.failures:
             notes.append(f"FAILED: {'; '.join(tally.failure_kinds())}")
+            for failure in tally.failures:  # each with the curl that replays it, for the log
+                print(f"   {tally.operation}: {failure}", flush=True)
         yield [f"schemathesis: {tally.operation}", tally.cases, tally.server_errors, len(tally.failures),
                "; ".join(notes)]
     after = wrong_predictions(server.url, digits, labels)
