@@ -17,10 +17,11 @@ Read in this order:
     metrics.py        Prometheus metrics and GET /metrics (multiprocess mode)
     errors.py         every failure as {"error": "..."} with a 4xx status
     jsonio.py         orjson as Flask's JSON provider, and body parsing
+    jsonarrays.py     a batch's numbers read from JSON by simdjson straight into an array
     log.py            JSON log lines
     response.py       gunicorn's response, writing head and body in one send
     ui.py, static/    the drawing page at /
-    gunicorn.conf.py  the server: workers, threads, preload, hooks
+    gunicorn.conf.py  the server: workers (gevent or threads), preload, hooks
 
 Images are brought to each model's form by the recipe its bundle names (shared/recipes.py); the
 forward pass is shared/model.py.

@@ -36,7 +36,7 @@ from service.inference import (
     input_batch,
     numeric_array,
 )
-from service.jsonio import parse_json
+from service.jsonarrays import parse_with_array
 from service.uploads import opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
 from shared.limits import IMAGE_MEDIA_TYPES
@@ -62,9 +62,7 @@ def predict(name: str | None = None):
     found = None  # what /read finds in each uploaded image (see _as_number)
     if mimetype == "application/json" or mimetype.endswith("+json"):
         body = _json_body()
-        if isinstance(body["instances"], list):  # counted before its contents are looked at
-            check_batch_size(len(body["instances"]), "instances")
-        raw = numeric_array(body["instances"], "instances")
+        raw = _instances(body["instances"])
         batch = input_batch(raw, "instances", spec)
         if "top_k" in body:  # the body's wins over the query's
             top_k = _top_k(body["top_k"], n_classes)
@@ -113,10 +111,17 @@ def predict(name: str | None = None):
 
 
 def _json_body() -> dict:
-    body = parse_json(request.get_data())
+    body = parse_with_array(request.get_data(), ("instances",))
     if not isinstance(body, dict) or "instances" not in body:
         raise RequestRefused(400, 'the JSON body must be an object {"instances": [image, ...]}')
     return body
+
+
+def _instances(instances: object) -> np.ndarray:
+    """The JSON body's instances as an array (parse_with_array made them one when it could)."""
+    if isinstance(instances, (list, np.ndarray)):  # counted before its contents are looked at
+        check_batch_size(len(instances), "instances")
+    return instances if isinstance(instances, np.ndarray) else numeric_array(instances, "instances")
 
 
 def _images(bundle: Bundle, read: Callable[[], list[tuple[str, bytes]]]) -> tuple[np.ndarray, list]:

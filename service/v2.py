@@ -44,7 +44,7 @@ from service.inference import (
     registry,
     select_bundle,
 )
-from service.jsonio import parse_v2_request
+from service.jsonarrays import parse_with_array
 from shared.bundle import Bundle
 
 INPUT_NAME = "input"
@@ -139,12 +139,17 @@ def infer(name: str, version: str | None = None):
 
 
 def _json_object(data: bytes) -> dict:
-    body = parse_v2_request(data)
+    body = parse_with_array(data, ("inputs", 0, "data"), _uint8)
     if not isinstance(body, dict):
         raise RequestRefused(400, 'the request body must be a JSON object with "inputs"')
     if "id" in body and not isinstance(body["id"], str):
         raise RequestRefused(400, '"id" must be a string')
     return body
+
+
+def _uint8(body: dict) -> bool:
+    """Whether the request's input is declared UINT8: its values must then be integers."""
+    return body["inputs"][0].get("datatype") == "UINT8"
 
 
 def _single_input(inputs: object) -> dict:
@@ -175,7 +180,7 @@ def _input_batch(tensor: dict, tail: bytes, bundle: Bundle) -> np.ndarray:
         if "data" not in tensor:
             raise RequestRefused(400, f'{what} has neither "data" nor a "{binary.SIZE}" parameter')
         data = tensor["data"]
-        if not isinstance(data, np.ndarray):  # parse_v2_request reads flat lists as arrays
+        if not isinstance(data, np.ndarray):  # parse_with_array made it one when it could
             data = numeric_array(data, f"{what} data", integers_only=datatype == "UINT8")
         if data.size != math.prod(shape):
             raise RequestRefused(400, f"shape {shape} needs {math.prod(shape)} values, data has {data.size}")
