@@ -71,6 +71,13 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.unique(parent, return_inverse=True)[1]
 
 
+def largest_area(mask: np.ndarray) -> int:
+    """The pixel count of the largest 8-connected piece of `mask` (0 when it has none), without
+    building the pieces."""
+    _, starts, ends, ids = label_runs(mask)
+    return int(np.bincount(ids, weights=ends - starts).max()) if len(ids) else 0
+
+
 def components(mask: np.ndarray) -> list[Component]:
     """The 8-connected pieces of `mask`, in the order of their first pixel (row-major)."""
     run_rows, starts, ends, ids = label_runs(mask)

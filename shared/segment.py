@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from shared.components import Component, components
+from shared.components import Component, components, largest_area
 from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
@@ -235,7 +235,7 @@ def _digit_shaped(part: Candidate, height: float) -> bool:
     x, y, width, tall = part.box
     mask = np.zeros((tall, width), dtype=bool)
     mask[part.rows - y, part.columns - x] = True
-    return max(p.area for p in components(mask)) >= CONNECTED * len(part.rows)
+    return largest_area(mask) >= CONNECTED * len(part.rows)
 
 
 def candidate_ink(level: np.ndarray, candidate: Candidate) -> np.ndarray:

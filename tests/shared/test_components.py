@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.components import components
+from shared.components import components, largest_area
 
 
 def flood_fill(mask: np.ndarray) -> np.ndarray:
@@ -52,3 +52,11 @@ def test_diagonal_neighbours_are_one_piece_and_a_gap_parts_two():
 
 def test_an_empty_image_has_no_pieces():
     assert components(np.zeros((5, 7), dtype=bool)) == []
+
+
+@pytest.mark.parametrize("density", [0.0, 0.2, 0.45, 0.6])
+def test_the_largest_area_is_that_of_the_largest_flood_filled_piece(density):
+    mask = np.random.default_rng(int(density * 100) + 1).random((30, 41)) < density
+    labels = flood_fill(mask)
+    expected = np.bincount(labels[labels >= 0]).max() if mask.any() else 0
+    assert largest_area(mask) == expected
