@@ -69,8 +69,8 @@ bench-train: install ## training speed and accuracy against scikit-learn, in one
 bench-quality: install ## accuracy on MNIST and on real handwriting (EVAL_DIR), calibration, cost of augmentation
 	EVAL_DIR=$(EVAL_DIR) $(PY) -m benchmarks.quality
 
-bench-handwriting: install ## the newest model (or BUNDLES="a.npz b.npz", side by side) on pendigits, not-digits and numbers
-	EVAL_DIR=$(EVAL_DIR) NOT_DIGITS_DIR=$(NOT_DIGITS_DIR) NUMBERS_DIR=$(NUMBERS_DIR) $(PY) -m benchmarks.handwriting $(BUNDLES)
+bench-handwriting: install ## the newest model (or BUNDLES="a.npz b.npz", side by side) on pendigits, not-digits and numbers (SETS=pendigits,not-digits: fewer)
+	EVAL_DIR=$(EVAL_DIR) NOT_DIGITS_DIR=$(NOT_DIGITS_DIR) NUMBERS_DIR=$(NUMBERS_DIR) $(PY) -m benchmarks.handwriting $(BUNDLES) $(if $(SETS),--sets $(SETS))
 
 bench-paper: install ## pendigits photographed on plain, ruled and boxed paper into data/paper (PAPER_ARGS=--count 2000), read side by side
 	$(PY) -m benchmarks.paper_photos --evaluate $(PAPER_ARGS)

@@ -2,7 +2,7 @@
 would answer: single digits (pendigits), characters that are not digits (not-digits) and whole
 numbers (numbers), read through the service's own preprocessing.
 
-    python -m benchmarks.handwriting [BUNDLE.npz ...]
+    python -m benchmarks.handwriting [BUNDLE.npz ...] [--sets pendigits,not-digits]
 
 Each bundle is a column (by default the newest version of $MODEL_NAME in $MODEL_DIR); a row per
 figure. Two tables: single digits and not-digits (docs/figures/not-digits.md: the MNIST test
@@ -81,11 +81,14 @@ MEASURES: dict[str, tuple[Callable[[Bundle, Path], dict[str, str]], str]] = {
 
 
 def figures(bundle: Bundle, folders: dict[str, Path]) -> dict[str, dict[str, str]]:
-    """Figure file -> (row -> this bundle's cell)."""
-    test_accuracy = (bundle.manifest.metrics or {}).get("test_accuracy")
-    tables: dict[str, dict[str, str]] = {"not-digits": {"MNIST test accuracy (its manifest)":
-                                                        percent(test_accuracy)}}
+    """Figure file -> (row -> this bundle's cell), for the evaluation sets in `folders`."""
+    metrics = bundle.manifest.metrics or {}
+    tables: dict[str, dict[str, str]] = {"not-digits": {
+        "MNIST test accuracy (its manifest)": percent(metrics.get("test_accuracy")),
+        "MNIST test ECE (its manifest)": percent(metrics.get("test_ece"))}}
     for name, (measure, figure) in MEASURES.items():
+        if name not in folders:
+            continue
         print(f"{column_name(bundle)}: {name}", flush=True)
         tables.setdefault(figure, {}).update(measure(bundle, folders[name]))
     return tables
@@ -95,7 +98,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundles", nargs="*", type=Path,
                         help="bundles to compare (default: the newest of $MODEL_NAME in $MODEL_DIR)")
+    parser.add_argument("--sets", default=",".join(MEASURES),
+                        help="the evaluation sets to read, comma-separated (default: all; the "
+                             "numbers take the longest)")
     args = parser.parse_args()
+    sets = args.sets.split(",")
+    if unknown := set(sets) - set(MEASURES):
+        parser.error(f"unknown sets {sorted(unknown)}; choose from {list(MEASURES)}")
     paths = args.bundles or [latest_bundle_path(environment.model_dir(), environment.model_name())]
     if paths[0] is None:
         raise SystemExit(f"no bundle of {environment.model_name()} in {environment.model_dir()}: "
@@ -103,6 +112,7 @@ def main() -> None:
     folders = {"pendigits": data_dir("EVAL_DIR", "pendigits"),
                "not-digits": data_dir("NOT_DIGITS_DIR", "not-digits"),
                "numbers": data_dir("NUMBERS_DIR", "numbers")}
+    folders = {name: folder for name, folder in folders.items() if name in sets}
     bundles = [load_bundle(path) for path in paths]
     columns = [figures(bundle, folders) for bundle in bundles]
     for figure, rows in columns[0].items():

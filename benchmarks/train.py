@@ -154,11 +154,13 @@ def main() -> None:
     print(f"\n({network})")
 
     started = time.perf_counter()
-    bank = make_outliers(data.x_train[:10000], (28, 28), np.random.default_rng(0))
+    bank = make_outliers(data.x_train[:10000], data.y_train[:10000], (28, 28),
+                         np.random.default_rng(0))
     making = time.perf_counter() - started
     plain_wall, plain_accuracy, _ = default_training_run("--outliers", "0")
     print()
-    print_table(["teaching 'not a digit' (default preset)", "with outliers (15 %)",
+    print_table(["teaching 'not a digit' (default preset)",
+                 f"with outliers ({TrainingConfig().outliers:.0%})",
                  "without (--outliers 0)", "ratio"],
                 [["wall time of `python -m trainer`", f"{wall:.1f} s", f"{plain_wall:.1f} s",
                   f"{wall / plain_wall:.2f}x"],

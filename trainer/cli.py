@@ -22,6 +22,7 @@ from trainer.data import DataError, Dataset, load_digits_dataset, load_mnist, lo
 from trainer.job import JobOptions, run_training_job
 from trainer.network import TrainingConfig
 from trainer.optimizers import OPTIMIZERS
+from trainer.outliers import DEFAULT_KINDS, OUTLIER_KINDS
 from trainer.presets import PRESETS
 from trainer.progress import EpochProgress
 from trainer.schedules import SCHEDULES
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--outliers", type=float,
                      help="share of each batch swapped for images that are not digits, taught to "
                           "give no digit (outlier exposure, MNIST only; 0 = off)")
+    net.add_argument("--outlier-kinds", type=lambda text: tuple(text.split(",")),
+                     help=f"which outliers, comma-separated, of {','.join(OUTLIER_KINDS)}; "
+                          f"the presets make {','.join(DEFAULT_KINDS)}")
 
     augment = parser.add_argument_group(
         "augmentation: random distortions of every training batch (default: the preset's, "

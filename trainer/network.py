@@ -39,7 +39,7 @@ from trainer.batches import BatchSource, mini_batches
 from trainer.initializers import initial_parameters
 from trainer.losses import cross_entropy_from_probabilities, one_hot, softmax_cross_entropy
 from trainer.optimizers import OPTIMIZERS, SGD, Adam
-from trainer.outliers import OutlierBank, make_outliers
+from trainer.outliers import DEFAULT_KINDS, OUTLIER_KINDS, OutlierBank, make_outliers
 from trainer.presets import PLAIN
 from trainer.schedules import SCHEDULES
 from trainer.styles import StyledCopies
@@ -66,6 +66,7 @@ class TrainingConfig:
     ema: float = 0.999                 # decay of the weights' moving average per step; 0 = off
     augment: AugmentConfig = REAL_HANDWRITING  # AugmentConfig() (all zero): off
     outliers: float = 0.15             # share of each batch swapped for non-digits (trainer/outliers.py)
+    outlier_kinds: tuple[str, ...] = DEFAULT_KINDS  # which of trainer/outliers.py's OUTLIER_KINDS
     validation_fraction: float = 0.1   # carved from the training set, never the test set
     patience: int = 0                  # early stopping: epochs without a better val accuracy; 0 = off
     seed: int = 0
@@ -75,6 +76,10 @@ class TrainingConfig:
         if isinstance(self.augment, dict):  # as read back from a manifest
             self.augment = AugmentConfig(**self.augment)
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.outlier_kinds = tuple(self.outlier_kinds)  # a list, as read back from a manifest
+        if set(self.outlier_kinds) - set(OUTLIER_KINDS) or "glyphs" not in self.outlier_kinds:
+            raise ValueError(f"outlier kinds must include glyphs and be of {OUTLIER_KINDS}, "
+                             f"got {self.outlier_kinds}")
         if any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
         if self.activation not in HIDDEN_ACTIVATIONS:
@@ -97,7 +102,8 @@ class TrainingConfig:
         return cls(**{**PLAIN, **changes})
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
+        return {**asdict(self), "hidden": list(self.hidden),
+                "outlier_kinds": list(self.outlier_kinds)}
 
 
 @dataclass
@@ -356,8 +362,9 @@ class MLP:
         scaled = model.scale(x_train)
         styled = (StyledCopies.draw(scaled, y_train, image_shape, cfg.augment.styles, rng)
                   if cfg.augment.styles else None)
-        outliers = (OutlierBank(cfg.outliers, model.scale(make_outliers(x_train, image_shape, rng)))
-                    if cfg.outliers else None)
+        outliers = (OutlierBank(cfg.outliers, model.scale(
+            make_outliers(x_train, y_train, image_shape, rng, cfg.outlier_kinds)))
+            if cfg.outliers else None)
         return BatchSource(scaled, cfg.batch_size or len(scaled), cfg.augment, image_shape, rng,
                            styled, outliers)
 

@@ -71,6 +71,7 @@ def test_a_model_is_named_after_its_data_unless_named(tmp_path: Path) -> None:
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--scale", "1.5"], "scale < 1"), (["--thickness", "-1"], ">= 0"),
     (["--dropout", "1"], "dropout"), (["--schedule", "step"], "invalid choice"),
+    (["--outlier-kinds", "glyphs,letters"], "outlier kinds"),
 ])
 def test_bad_options_exit_2_with_a_message(args: list[str], message: str, tmp_path: Path) -> None:
     result = run_trainer("--dataset", "digits", "--model-dir", str(tmp_path), *args)
@@ -138,3 +139,5 @@ def test_presets_carry_their_augmentation_and_no_augment_turns_it_off() -> None:
     plain = config_from_args(build_parser().parse_args(["--no-augment", "--rotation", "5"]))
     assert plain.augment.rotation == 5 and plain.augment.elastic_alpha == 0  # only what is given
     assert not config_from_args(build_parser().parse_args(["--no-augment"])).augment.enabled
+    kinds = build_parser().parse_args(["--outlier-kinds", "glyphs,characters,turned"])
+    assert config_from_args(kinds).outlier_kinds == ("glyphs", "characters", "turned")

@@ -1,22 +1,32 @@
-"""Outliers: glyphs, scribbles and pairs made in MNIST's form, seeded and vectorised; a batch swaps
-in its share of them; a network taught with them scores them below digits."""
+"""Outliers: glyphs, scribbles, pairs, made-up characters and turned digits made in MNIST's form,
+seeded and vectorised; a batch swaps in its share of them; a network taught with them scores them
+below digits."""
 
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from harness.images import centre_of_mass, mnist_test_digits
 from shared.preprocess import BOX, FIELD
 from tests.trainer.support import python_calls
+from trainer import outliers
 from trainer.network import MLP, TrainingConfig
 from trainer.outliers import (
+    CHARACTER_STROKES,
     CHARACTERS,
+    DEFAULT_KINDS,
+    MADE_PER_GLYPH,
+    OUTLIER_KINDS,
+    TURNS,
     OutlierBank,
+    characters,
     make_outliers,
     pairs,
     render_glyphs,
     scribbles,
     to_field,
+    turned,
 )
 from trainer.styles import Ink
 
@@ -41,9 +51,11 @@ def test_glyphs_skip_the_characters_that_look_like_digits_and_come_in_mnist_form
     assert len({g.tobytes() for g in glyphs}) == 6  # every font draws its own
 
 
-def test_scribbles_and_pairs_are_seeded_in_mnist_form(mnist) -> None:
-    digits = mnist_test_digits(mnist, 200)[0].astype(np.float32)
-    for make in (lambda rng: scribbles(64, rng), lambda rng: pairs(digits, 64, rng)):
+def test_scribbles_pairs_characters_and_turned_digits_are_seeded_in_mnist_form(mnist) -> None:
+    digits, labels = mnist_test_digits(mnist, 200)
+    digits = digits.astype(np.float32)
+    for make in (lambda rng: scribbles(64, rng), lambda rng: pairs(digits, 64, rng),
+                 lambda rng: characters(64, rng), lambda rng: turned(digits, labels, 64, rng)):
         first, again = make(np.random.default_rng(3)), make(np.random.default_rng(3))
         assert np.array_equal(first, again)
         assert not np.array_equal(first, make(np.random.default_rng(4)))
@@ -65,11 +77,43 @@ def test_outliers_are_made_for_a_batch_at_once_not_in_a_loop_over_images() -> No
     digits = np.zeros((4, FIELD, FIELD), dtype=np.float32)
     digits[:, 5:23, 10:18] = 255.0
 
+    labels = np.array([2, 3, 4, 7])
+
     def make(n: int) -> Callable[[], object]:
         return lambda: (scribbles(n, np.random.default_rng(0)),
-                        pairs(digits, n, np.random.default_rng(0)))
+                        pairs(digits, n, np.random.default_rng(0)),
+                        characters(n, np.random.default_rng(0)),
+                        turned(digits, labels, n, np.random.default_rng(0)))
 
     assert python_calls(make(512)) == python_calls(make(1))
+
+
+def test_a_characters_strokes_are_of_their_kinds(monkeypatch) -> None:
+    """Level or upright strokes run along the rows or the columns; a loop turns all the way round."""
+    def only(kind: str) -> dict[str, float]:
+        return {k: float(k == kind) for k in outliers.STROKE_KINDS}
+
+    monkeypatch.setattr(outliers, "STROKE_KINDS", only("level or upright"))
+    steps = outliers.stroke_steps(50, CHARACTER_STROKES[1], np.random.default_rng(0))
+    assert np.all(np.abs(steps).min(axis=-1) < 1e-6 * np.abs(steps).max())
+    monkeypatch.setattr(outliers, "STROKE_KINDS", only("loop"))
+    steps = outliers.stroke_steps(50, CHARACTER_STROKES[1], np.random.default_rng(0))
+    heading = np.unwrap(np.arctan2(steps[..., 0], steps[..., 1]), axis=-1)
+    turned_through = np.abs(heading[..., -1] - heading[..., 0])
+    assert np.all(turned_through >= np.deg2rad(4 * outliers.STROKE_BEND["loop"][0]) * 0.9)
+
+
+def test_turned_digits_are_never_those_a_turn_leaves_a_digit() -> None:
+    """A 0, 1 or 8 mirrored is still one; a 6 upside down is a 9: none of them is turned so."""
+    assert not {0, 1, 8} & set(TURNS["mirrored"]) and not {6, 9} & set(TURNS["upside down"])
+    assert 0 not in TURNS["quarter left"] + TURNS["quarter right"]
+    seven = np.zeros((1, FIELD, FIELD), dtype=np.float32)
+    seven[0, 4, 6:22] = 255.0                                      # the bar
+    seven[0, 4:24, 20:22] = 255.0                                  # the stem, on the right
+    digits = np.concatenate([seven, np.full((1, FIELD, FIELD), 255.0, np.float32)])  # and a "0"
+    made = turned(digits, np.array([7, 0]), 400, np.random.default_rng(0))
+    # Only the 7 is ever turned, each of the ways once: as many different images as turns.
+    assert len({image.tobytes() for image in made}) == len(TURNS)
 
 
 def test_to_field_brings_any_canvas_to_mnist_form() -> None:
@@ -88,7 +132,8 @@ def test_a_batch_swaps_in_its_share_of_outliers() -> None:
 
 def test_a_network_taught_with_outliers_tells_them_from_digits_far_better(mnist) -> None:
     x, y = mnist.x_train[:6000], mnist.y_train[:6000]
-    unseen = make_outliers(mnist.x_test[:500], (FIELD, FIELD), np.random.default_rng(9))
+    unseen = make_outliers(mnist.x_test[:500], mnist.y_test[:500], (FIELD, FIELD),
+                           np.random.default_rng(9))
     digits, labels = mnist.x_test[:2000], mnist.y_test[:2000]
 
     def below_digits(outliers: float) -> float:
@@ -101,3 +146,24 @@ def test_a_network_taught_with_outliers_tells_them_from_digits_far_better(mnist)
 
     taught, untaught = below_digits(0.2), below_digits(0.0)
     assert taught > 0.5 and taught > untaught + 0.2, (taught, untaught)
+
+
+def test_the_kinds_asked_for_are_made_and_the_default_bank_is_unchanged_by_the_others(mnist) -> None:
+    """The default kinds draw what they drew before the characters and turned digits existed,
+    in the same order; every kind adds its MADE_PER_GLYPH share; glyphs are always there."""
+    x, y = mnist.x_test[:300], mnist.y_test[:300]
+    default = make_outliers(x, y, (FIELD, FIELD), np.random.default_rng(4))
+    every = make_outliers(x, y, (FIELD, FIELD), np.random.default_rng(4), OUTLIER_KINDS)
+    glyphs = len(render_glyphs())
+    assert len(default) == glyphs * (1 + sum(MADE_PER_GLYPH[k] for k in DEFAULT_KINDS[1:]))
+    assert len(every) == glyphs * (1 + sum(MADE_PER_GLYPH.values()))
+    np.testing.assert_array_equal(every[:len(default)], default)
+    for kinds in (("glyphs", "letters"), ("scribbles",)):
+        with pytest.raises(ValueError, match="outlier kinds"):
+            make_outliers(x, y, (FIELD, FIELD), np.random.default_rng(4), kinds)
+        with pytest.raises(ValueError, match="outlier kinds"):
+            TrainingConfig(outlier_kinds=kinds)
+    # Recorded in the manifest's training section as a list, and read back from one.
+    config = TrainingConfig(outlier_kinds=OUTLIER_KINDS)
+    assert config.to_dict()["outlier_kinds"] == list(OUTLIER_KINDS)
+    assert TrainingConfig(**config.to_dict()) == config

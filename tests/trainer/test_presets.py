@@ -27,10 +27,11 @@ def test_default_preset_reads_mnist_and_is_calibrated(mnist, tmp_path) -> None:
     metrics = bundle.manifest.metrics
     assert metrics["test_accuracy"] >= 0.985
     assert metrics["test_ece"] <= 0.015
-    # It refuses what is not a digit (scribbles and pairs drawn afresh, the glyphs undistorted)
-    # and takes the digits.
+    # It refuses what is not a digit (the made kinds drawn afresh, the glyphs undistorted) and
+    # takes the digits.
     model = bundle.model
     assert bundle.manifest.rejection.threshold == model.digit_threshold
-    unseen = make_outliers(mnist.x_test[:1000], (28, 28), np.random.default_rng(12345))
+    unseen = make_outliers(mnist.x_test[:1000], mnist.y_test[:1000], (28, 28),
+                           np.random.default_rng(12345))
     assert model.is_digit(model.logits(unseen)).mean() < 0.2
     assert model.is_digit(model.logits(mnist.x_test)).mean() > 0.98
