@@ -35,6 +35,7 @@ from service.inference import (
     classify,
     input_batch,
     numeric_array,
+    request_body,
 )
 from service.jsonarrays import parse_with_array
 from service.uploads import opened_images, requested_bundle, uploaded_files
@@ -70,7 +71,7 @@ def predict(name: str | None = None):
         raw, found = _images(bundle, uploaded_files)
         batch = raw.astype(np.float32)
     elif mimetype in IMAGE_MEDIA_TYPES:
-        raw, found = _images(bundle, lambda: [("image", request.get_data())])
+        raw, found = _images(bundle, lambda: [("image", request_body())])
         batch = raw.astype(np.float32)
     else:
         sent = echo(mimetype) if mimetype else "(none)"
@@ -111,7 +112,7 @@ def predict(name: str | None = None):
 
 
 def _json_body() -> dict:
-    body = parse_with_array(request.get_data(), ("instances",))
+    body = parse_with_array(request_body(), ("instances",))
     if not isinstance(body, dict) or "instances" not in body:
         raise RequestRefused(400, 'the JSON body must be an object {"instances": [image, ...]}')
     return body

@@ -18,7 +18,7 @@ from flask import Blueprint, request
 from PIL import Image
 
 from service.errors import RequestRefused, echo
-from service.inference import check_deadline
+from service.inference import check_deadline, request_body
 from service.metrics import record_predictions
 from service.uploads import opened_images, requested_bundle, uploaded_files
 from shared.bundle import Bundle
@@ -41,7 +41,7 @@ def read(name: str | None = None):
     if mimetype == "multipart/form-data":
         uploads = uploaded_files()
     elif mimetype in IMAGE_MEDIA_TYPES:
-        uploads = [("image", request.get_data())]
+        uploads = [("image", request_body())]
     else:
         sent = echo(mimetype) if mimetype else "(none)"
         raise RequestRefused(415, f"unsupported media type {sent}: send multipart/form-data with 'file' "

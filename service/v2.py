@@ -42,6 +42,7 @@ from service.inference import (
     input_batch,
     numeric_array,
     registry,
+    request_body,
     select_bundle,
 )
 from service.jsonarrays import parse_with_array
@@ -111,7 +112,7 @@ def infer(name: str, version: str | None = None):
     if request.content_encoding not in (None, "", "identity"):
         raise RequestRefused(415, f"Content-Encoding {echo(request.content_encoding)} is not supported: "
                                   "send the body uncompressed")
-    head, tail = binary.split_body(request.get_data(), request.headers.get(binary.HEADER))
+    head, tail = binary.split_body(request_body(), request.headers.get(binary.HEADER))
     body = _json_object(head)
     tensor = _single_input(body.get("inputs"))
     as_bytes = binary.flag(binary.parameters(body, "the request"), "binary_data_output", "the request")
