@@ -39,7 +39,7 @@ from trainer.batches import BatchSource, mini_batches
 from trainer.initializers import initial_parameters
 from trainer.losses import cross_entropy_from_probabilities, one_hot, softmax_cross_entropy
 from trainer.optimizers import OPTIMIZERS, SGD, Adam
-from trainer.outliers import DEFAULT_KINDS, OUTLIER_KINDS, OutlierBank, make_outliers
+from trainer.outliers import DEFAULT_KINDS, OutlierBank, check_kinds, make_outliers
 from trainer.presets import PLAIN
 from trainer.schedules import SCHEDULES
 from trainer.styles import StyledCopies
@@ -77,9 +77,7 @@ class TrainingConfig:
             self.augment = AugmentConfig(**self.augment)
         self.hidden = tuple(int(h) for h in self.hidden)
         self.outlier_kinds = tuple(self.outlier_kinds)  # a list, as read back from a manifest
-        if set(self.outlier_kinds) - set(OUTLIER_KINDS) or "glyphs" not in self.outlier_kinds:
-            raise ValueError(f"outlier kinds must include glyphs and be of {OUTLIER_KINDS}, "
-                             f"got {self.outlier_kinds}")
+        check_kinds(self.outlier_kinds)
         if any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
         if self.activation not in HIDDEN_ACTIVATIONS:

@@ -74,11 +74,10 @@ STROKE_ATTACHED = 0.7        # share of strokes after the first that begin on on
 # Left out: what a turn leaves a digit (a 0, 1 or 8 mirrored, a 0 on its side, a 6 upside down,
 # which is a 9) or makes look like one (a 5 mirrored is much like a 2; a 2 or 5 upside down, like
 # themselves).
-TURNS = {"mirrored": (2, 3, 4, 6, 7, 9), "quarter left": (1, 2, 3, 4, 5, 6, 7, 8, 9),
-         "quarter right": (1, 2, 3, 4, 5, 6, 7, 8, 9), "upside down": (3, 4, 7)}
-TURN_MAPS = {"mirrored": lambda d: d[:, :, ::-1], "quarter left": lambda d: np.rot90(d, 1, (1, 2)),
-             "quarter right": lambda d: np.rot90(d, -1, (1, 2)),
-             "upside down": lambda d: d[:, ::-1, ::-1]}
+TURNS = {"mirrored": (lambda d: d[:, :, ::-1], (2, 3, 4, 6, 7, 9)),
+         "quarter left": (lambda d: np.rot90(d, 1, (1, 2)), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
+         "quarter right": (lambda d: np.rot90(d, -1, (1, 2)), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
+         "upside down": (lambda d: d[:, ::-1, ::-1], (3, 4, 7))}
 # The kinds of outliers, in the order they are drawn, and those a training run makes unless told
 # otherwise (`--outlier-kinds`). The characters and turned digits are measured but not default:
 # they told not-digits from digits better (docs/handwriting.md), without a better table.
@@ -193,11 +192,10 @@ def turned(digits: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Genera
     another script differs from a digit. (n, 28, 28) float32, in MNIST's form."""
     out = np.empty((n, FIELD, FIELD), dtype=np.float32)
     which = rng.integers(len(TURNS), size=n)
-    for k, (turn, allowed) in enumerate(TURNS.items()):
+    for k, (turn, allowed) in enumerate(TURNS.values()):
         rows = np.flatnonzero(which == k)
         pool = np.flatnonzero(np.isin(labels, allowed))
-        chosen = digits[pool[rng.integers(len(pool), size=len(rows))]]
-        out[rows] = TURN_MAPS[turn](chosen)
+        out[rows] = turn(digits[pool[rng.integers(len(pool), size=len(rows))]])
     canvas = np.zeros((n, FIELD + 2 * MARGIN, FIELD + 2 * MARGIN), dtype=np.float32)
     canvas[:, MARGIN:-MARGIN, MARGIN:-MARGIN] = out
     return to_field(canvas)
@@ -230,16 +228,20 @@ def to_field(canvas: np.ndarray) -> np.ndarray:
     return renormalise(canvas, target, found, (FIELD, FIELD))
 
 
+def check_kinds(kinds: tuple[str, ...]) -> None:
+    """A ValueError unless `kinds` are of OUTLIER_KINDS and include the glyphs."""
+    if set(kinds) - set(OUTLIER_KINDS) or "glyphs" not in kinds:
+        raise ValueError(f"outlier kinds must include glyphs and be of {OUTLIER_KINDS}, "
+                         f"got {tuple(kinds)}")
+
+
 def make_outliers(x: np.ndarray, y: np.ndarray, image_shape: tuple[int, int],
                   rng: np.random.Generator, kinds: tuple[str, ...] = DEFAULT_KINDS) -> np.ndarray:
     """The outliers of `kinds` (OUTLIER_KINDS), as rows of raw grey levels (0-255) like MNIST's:
     the glyphs, and for each glyph MADE_PER_GLYPH of each made kind, drawn from the training
     digits `x` (n, features) labelled `y` where the kind needs digits. Drawn in the order of
     OUTLIER_KINDS, so the default kinds give the same bank as before the others existed."""
-    unknown = set(kinds) - set(OUTLIER_KINDS)
-    if unknown or "glyphs" not in kinds:
-        raise ValueError(f"outlier kinds must include glyphs and be of {OUTLIER_KINDS}; "
-                         f"got {sorted(kinds)}")
+    check_kinds(kinds)
     glyphs = render_glyphs()
     digits = x.reshape(-1, *image_shape).astype(np.float32)
     makers = {"scribbles": lambda n: scribbles(n, rng), "pairs": lambda n: pairs(digits, n, rng),
