@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Response
 from flask.json.provider import JSONProvider
@@ -23,6 +24,9 @@ from service.errors import RequestRefused
 # makes a Python object of each, tens of bytes apiece, however few bytes the body spends on it.
 # A full batch of 256 MNIST images is 200,960 values.
 MAX_JSON_VALUES = 2**18
+# Bodies over this many bytes have their brackets and commas counted by NumPy, several times
+# faster than bytes.count on a batch's megabyte; on a small body NumPy's call costs more.
+VECTOR_COUNT_MIN_BYTES = 64 * 1024
 
 
 def dumps(obj: Any) -> bytes:
@@ -52,12 +56,20 @@ def count_lists(data: bytes) -> int:
     """How many lists the body opens; a 413 when it holds over MAX_JSON_VALUES values."""
     # Every value but the first follows a comma or opens a list or object (over-counted by
     # commas inside strings, which no valid body has many of).
-    lists = data.count(b"[")
-    values = data.count(b",") + lists + data.count(b"{")
+    lists, commas, objects = _byte_counts(data, b"[,{")
+    values = commas + lists + objects
     if values > MAX_JSON_VALUES:
         raise RequestRefused(413, f"the JSON body holds about {values} values, over the limit of "
                                   f"{MAX_JSON_VALUES}")
     return lists
+
+
+def _byte_counts(data: bytes, characters: bytes) -> list[int]:
+    """How many times each of `characters` occurs in `data`."""
+    if len(data) < VECTOR_COUNT_MIN_BYTES:
+        return [data.count(c) for c in characters]
+    array = np.frombuffer(data, dtype=np.uint8)
+    return [int(np.count_nonzero(array == c)) for c in characters]
 
 
 def parse_counted(data: bytes) -> Any:

@@ -10,7 +10,7 @@ import pytest
 
 from service.errors import RequestRefused
 from service.jsonarrays import FAST_PARSE_MAX_BYTES, parse_with_array
-from service.jsonio import MAX_JSON_VALUES
+from service.jsonio import MAX_JSON_VALUES, VECTOR_COUNT_MIN_BYTES, count_lists
 
 V2_DATA = ("inputs", 0, "data")
 
@@ -102,3 +102,15 @@ def test_a_body_over_the_fast_path_size_is_parsed_as_before():
     raw = v2_body([1, 2, 3], parameters={"note": "x" * FAST_PARSE_MAX_BYTES})
     assert len(raw) > FAST_PARSE_MAX_BYTES
     assert parse_v2(raw) == json.loads(raw)
+
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_lists_and_values_are_counted_alike_on_small_and_large_bodies(size):
+    """Bodies from VECTOR_COUNT_MIN_BYTES up are counted by NumPy, smaller ones by bytes.count:
+    the same lists either way, brackets inside strings included."""
+    piece = b'[{"a": "[,{"}, [1, 2], [[3]]],'
+    repeats = 1 if size == "small" else VECTOR_COUNT_MIN_BYTES // len(piece) + 1
+    raw = piece * repeats
+    assert (len(raw) >= VECTOR_COUNT_MIN_BYTES) == (size == "large")
+    assert count_lists(raw) == raw.count(b"[") == 5 * repeats
