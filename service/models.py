@@ -13,10 +13,10 @@ address through /v2/models/{name}/versions/{v}.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from service.errors import RequestRefused
-from service.inference import registry, select_model
+from service.inference import registry, request_body, select_model
 from service.jsonio import parse_json
 from service.registry import ModelState
 
@@ -60,7 +60,7 @@ def model_entry(state: ModelState) -> dict:
 @bp.post("/v2/repository/index")
 def repository_index():
     """`{"ready": true}` lists only the versions ready for inference; an empty body is `{}`."""
-    data = request.get_data()
+    data = request_body()
     body = parse_json(data) if data.strip(b" \t\r\n") else {}  # JSON's whitespace only: \x0c is not
     if not isinstance(body, dict) or not isinstance(body.get("ready", False), bool):
         raise RequestRefused(400, 'the request body must be a JSON object, optionally {"ready": true|false}')
