@@ -255,9 +255,10 @@ def center_in_field(ink: np.ndarray) -> np.ndarray:
     if top > 0:  # thin strokes grey out when shrunk; MNIST's ink reaches full intensity
         digit *= 255.0 / top
 
-    total = digit.sum()
-    ys, xs = np.indices(digit.shape)
-    center_y, center_x = (ys * digit).sum() / total, (xs * digit).sum() / total
+    # The centre of mass from the row and column sums: two short dot products, not two images.
+    total = float(digit.sum(dtype=np.float64))
+    center_y = float(digit.sum(axis=1, dtype=np.float64) @ np.arange(digit.shape[0])) / total
+    center_x = float(digit.sum(axis=0, dtype=np.float64) @ np.arange(digit.shape[1])) / total
     # MNIST's centres of mass sit at (14, 14) in pixel indices; clamped so the digit stays whole.
     top_row = int(np.clip(round(FIELD / 2 - center_y), 0, FIELD - digit.shape[0]))
     left_col = int(np.clip(round(FIELD / 2 - center_x), 0, FIELD - digit.shape[1]))

@@ -217,11 +217,15 @@ def candidates(groups: list[list[Component]], cuts: list[list[int]], height: flo
         bounds = [_left(group), *group_cuts, _right(group)]
         slices = len(bounds) - 1
         found.append(Candidate(g, 0, slices, rows, columns, whole=True))
+        # The pixels sorted by column once: the ink between two cuts is then one stretch of them.
+        order = np.argsort(columns, kind="stable")
+        rows, columns = rows[order], columns[order]
+        at = np.searchsorted(columns, bounds)
         for first in range(slices):
             for last in range(first + 1, min(first + MAX_SPAN, slices) + 1):
                 if bounds[last] - bounds[first] > MAX_DIGIT * height:
                     break
-                inside = (columns >= bounds[first]) & (columns < bounds[last])
+                inside = slice(at[first], at[last])
                 part = Candidate(g, first, last, rows[inside], columns[inside])
                 if (first, last) != (0, slices) and _digit_shaped(part, height):
                     found.append(part)
