@@ -68,7 +68,10 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             parent = jumped
         if np.array_equal(parent[a], parent[b]):
             break
-    return np.unique(parent, return_inverse=True)[1]
+    # Every node now points at its component's root (a node that is its own parent): number the
+    # roots 0.. in order, as np.unique's inverse would, without sorting.
+    roots = parent == np.arange(n)
+    return (np.cumsum(roots) - 1)[parent]
 
 
 def largest_area(mask: np.ndarray) -> int:
