@@ -30,6 +30,8 @@ Why these choices:
   could lose the answer before reading it.
 - gunicorn writes a response's head and its body with two sends; service/response.py makes it
   one when the body is a single chunk of known length, as every answer of the app is.
+- Each worker tells glibc's malloc to keep the memory a request frees (service/malloc.py):
+  otherwise every large body parsed into arrays is paged in from the kernel afresh.
 - gunicorn's access log is off: the app writes one JSON line per request, with its request id.
   gunicorn's own messages (start, workers, refused requests) are JSON lines too, so the whole
   log has one shape.
@@ -184,6 +186,12 @@ def when_ready(server):
     # gunicorn's "Listening at" names the master's sockets: with a socket per worker, none.
     urls = [f"http://{address}" for address in server.cfg.bind if not address.startswith("unix:")]
     server.log.info("serving on %s (%d workers)", ", ".join(urls), server.num_workers)
+
+
+def post_fork(server, worker):
+    from service.malloc import keep_freed_memory
+
+    keep_freed_memory()  # see service/malloc.py; where the C library is not glibc, as it was
 
 
 def post_worker_init(worker):
