@@ -40,13 +40,27 @@ class Component:
 def label_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The runs of True in each row of `mask`: (row, start, end, component id), end exclusive,
     the ids numbered 0.. in the order of each component's first run."""
+    run_rows, starts, ends = row_runs(mask)
+    return run_rows, starts, ends, join_runs(run_rows, starts, ends)
+
+
+def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of True in each row of `mask`: (row, start, end), end exclusive, row-major."""
     height, width = mask.shape
     padded = np.zeros((height, width + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     steps = np.diff(padded, axis=1)
     run_rows, starts = np.nonzero(steps == 1)
     ends = np.nonzero(steps == -1)[1]  # row-major order: the n-th end closes the n-th start
-    stride = width + 2
+    return run_rows, starts, ends
+
+
+def join_runs(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Component ids, numbered 0.. in order of first run, of runs in row-major order (columns
+    from 0): runs of neighbouring rows that overlap or meet diagonally are one piece."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.intp)
+    stride = int(ends.max()) + 2
     # Run b in row r + 1 touches run a in row r when b.start <= a.end and b.end >= a.start.
     first = np.searchsorted(run_rows * stride + ends, (run_rows + 1) * stride + starts, "left")
     last = np.searchsorted(run_rows * stride + starts, (run_rows + 1) * stride + ends, "right")
@@ -54,7 +68,7 @@ def label_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     upper = np.repeat(np.arange(len(starts)), counts)
     lower = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
              + np.repeat(first, counts))
-    return run_rows, starts, ends, _join(len(starts), upper, lower)
+    return _join(len(starts), upper, lower)
 
 
 def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,7 +91,12 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def largest_area(mask: np.ndarray) -> int:
     """The pixel count of the largest 8-connected piece of `mask` (0 when it has none), without
     building the pieces."""
-    _, starts, ends, ids = label_runs(mask)
+    return largest_run_area(*row_runs(mask))
+
+
+def largest_run_area(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
+    """The pixel count of the largest 8-connected piece made of these runs (as row_runs')."""
+    ids = join_runs(run_rows, starts, ends)
     return int(np.bincount(ids, weights=ends - starts).max()) if len(ids) else 0
 
 

@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from shared.components import Component, components, largest_area
+from shared.components import Component, components, largest_run_area, row_runs
 from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
@@ -221,25 +221,38 @@ def candidates(groups: list[list[Component]], cuts: list[list[int]], height: flo
         order = np.argsort(columns, kind="stable")
         rows, columns = rows[order], columns[order]
         at = np.searchsorted(columns, bounds)
+        runs = _group_runs(rows, columns)
         for first in range(slices):
             for last in range(first + 1, min(first + MAX_SPAN, slices) + 1):
                 if bounds[last] - bounds[first] > MAX_DIGIT * height:
                     break
                 inside = slice(at[first], at[last])
                 part = Candidate(g, first, last, rows[inside], columns[inside])
-                if (first, last) != (0, slices) and _digit_shaped(part, height):
+                if (first, last) != (0, slices) and _digit_shaped(part, runs, height):
                     found.append(part)
     return found
 
 
-def _digit_shaped(part: Candidate, height: float) -> bool:
-    """Whether a cut part could be a digit: at least MIN_HEIGHT tall, mostly in one piece."""
+def _group_runs(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The runs of a group's ink in each row (shared.components.row_runs), in image columns."""
+    top, left = int(rows.min()), int(columns.min())
+    mask = np.zeros((int(rows.max()) + 1 - top, int(columns.max()) + 1 - left), dtype=bool)
+    mask[rows - top, columns - left] = True
+    run_rows, starts, ends = row_runs(mask)
+    return run_rows, starts + left, ends + left
+
+
+def _digit_shaped(part: Candidate, runs: tuple[np.ndarray, ...], height: float) -> bool:
+    """Whether a cut part could be a digit: at least MIN_HEIGHT tall, mostly in one piece.
+    `runs`: its group's (_group_runs); the part's are theirs cut to its columns."""
     if len(part.rows) == 0 or np.ptp(part.rows) + 1 < MIN_HEIGHT * height:
         return False
-    x, y, width, tall = part.box
-    mask = np.zeros((tall, width), dtype=bool)
-    mask[part.rows - y, part.columns - x] = True
-    return largest_area(mask) >= CONNECTED * len(part.rows)
+    run_rows, starts, ends = runs
+    left, right = int(part.columns.min()), int(part.columns.max()) + 1
+    starts, ends = np.maximum(starts, left), np.minimum(ends, right)
+    kept = starts < ends
+    largest = largest_run_area(run_rows[kept], starts[kept] - left, ends[kept] - left)
+    return largest >= CONNECTED * len(part.rows)
 
 
 def candidate_ink(level: np.ndarray, candidate: Candidate) -> np.ndarray:
