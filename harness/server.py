@@ -180,11 +180,23 @@ def wait_until_idle(cpu_seconds: Callable[[], float], timeout: float = 10) -> No
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far (fields 14 and 15 of /proc/<pid>/stat); 0 for
     a process that has gone."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+def process_minor_faults(pid: int) -> int:
+    """Minor page faults of one process so far (field 10 of /proc/<pid>/stat): pages it touched
+    for the first time, each handed over and zeroed by the kernel; 0 for a process that has gone."""
+    fields = _stat_fields(pid)
+    return int(fields[7]) if fields else 0
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command's name (field 3 on); [] once it has gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return []
 
 
 def rss_mib(pid: int) -> float:

@@ -56,11 +56,12 @@ def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def join_runs(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Component ids, numbered 0.. in order of first run, of runs in row-major order (columns
-    from 0): runs of neighbouring rows that overlap or meet diagonally are one piece."""
+    """Component ids, numbered 0.. in order of first run, of runs in row-major order: runs of
+    neighbouring rows that overlap or meet diagonally are one piece."""
     if len(starts) == 0:
         return np.zeros(0, dtype=np.intp)
-    stride = int(ends.max()) + 2
+    # Wider than any row's span of columns: row * stride + column then orders runs row by row.
+    stride = int(ends.max() - starts.min()) + 2
     # Run b in row r + 1 touches run a in row r when b.start <= a.end and b.end >= a.start.
     first = np.searchsorted(run_rows * stride + ends, (run_rows + 1) * stride + starts, "left")
     last = np.searchsorted(run_rows * stride + starts, (run_rows + 1) * stride + ends, "right")

@@ -248,11 +248,9 @@ def _digit_shaped(part: Candidate, runs: tuple[np.ndarray, ...], height: float) 
     if len(part.rows) == 0 or np.ptp(part.rows) + 1 < MIN_HEIGHT * height:
         return False
     run_rows, starts, ends = runs
-    left, right = int(part.columns.min()), int(part.columns.max()) + 1
-    starts, ends = np.maximum(starts, left), np.minimum(ends, right)
+    starts, ends = np.maximum(starts, part.columns.min()), np.minimum(ends, part.columns.max() + 1)
     kept = starts < ends
-    largest = largest_run_area(run_rows[kept], starts[kept] - left, ends[kept] - left)
-    return largest >= CONNECTED * len(part.rows)
+    return largest_run_area(run_rows[kept], starts[kept], ends[kept]) >= CONNECTED * len(part.rows)
 
 
 def candidate_ink(level: np.ndarray, candidate: Candidate) -> np.ndarray:

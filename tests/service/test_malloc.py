@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.server import Server
+from harness.server import Server, process_minor_faults
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 
@@ -46,10 +46,6 @@ def test_a_process_reuses_the_large_blocks_it_frees() -> None:
     assert kept <= plain / 20
 
 
-def minor_faults(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
-
-
 def test_a_worker_does_not_page_in_each_large_body(server: Server, mnist) -> None:
     body = json.dumps({"inputs": [{"name": "input", "shape": [256, 784], "datatype": "FP32",
                                    "data": mnist.x_test[:256].reshape(-1).tolist()}]})
@@ -61,9 +57,9 @@ def test_a_worker_does_not_page_in_each_large_body(server: Server, mnist) -> Non
 
         for _ in range(5):  # the worker's heap grows to what such a request needs, once
             send()
-        before = {pid: minor_faults(pid) for pid in server.workers()}
+        before = {pid: process_minor_faults(pid) for pid in server.workers()}
         for _ in range(20):
             send()
-        faults = sum(minor_faults(pid) - count for pid, count in before.items())
+        faults = sum(process_minor_faults(pid) - count for pid, count in before.items())
     assert len(body) > 500_000
     assert faults <= 20 * 50  # without it, hundreds of pages for every request
