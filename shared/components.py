@@ -60,6 +60,15 @@ def join_runs(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     neighbouring rows that overlap or meet diagonally are one piece."""
     if len(starts) == 0:
         return np.zeros(0, dtype=np.intp)
+    return _join(len(starts), *run_edges(run_rows, starts, ends))
+
+
+def run_edges(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (upper[i], lower[i]) of runs in row-major order that touch: lower in the row
+    below upper, overlapping it or meeting it diagonally."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     # Wider than any row's span of columns: row * stride + column then orders runs row by row.
     stride = int(ends.max() - starts.min()) + 2
     # Run b in row r + 1 touches run a in row r when b.start <= a.end and b.end >= a.start.
@@ -69,7 +78,7 @@ def join_runs(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     upper = np.repeat(np.arange(len(starts)), counts)
     lower = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
              + np.repeat(first, counts))
-    return _join(len(starts), upper, lower)
+    return upper, lower
 
 
 def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -79,9 +88,10 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         low = np.minimum(parent[a], parent[b])
         np.minimum.at(parent, parent[a], low)
         np.minimum.at(parent, parent[b], low)
-        while not np.array_equal(jumped := parent[parent], parent):
+        # (x == y).all(), not np.array_equal: its checks cost more than the comparison here.
+        while not ((jumped := parent[parent]) == parent).all():
             parent = jumped
-        if np.array_equal(parent[a], parent[b]):
+        if (parent[a] == parent[b]).all():
             break
     # Every node now points at its component's root (a node that is its own parent): number the
     # roots 0.. in order, as np.unique's inverse would, without sorting.
@@ -92,13 +102,39 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def largest_area(mask: np.ndarray) -> int:
     """The pixel count of the largest 8-connected piece of `mask` (0 when it has none), without
     building the pieces."""
-    return largest_run_area(*row_runs(mask))
+    return RowRuns.of(mask).largest_area_between(0, mask.shape[1])
 
 
-def largest_run_area(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
-    """The pixel count of the largest 8-connected piece made of these runs (as row_runs')."""
-    ids = join_runs(run_rows, starts, ends)
-    return int(np.bincount(ids, weights=ends - starts).max()) if len(ids) else 0
+@dataclass(frozen=True)
+class RowRuns:
+    """A mask's runs of ink (row_runs') and which of them touch (run_edges'), found once: then
+    how large the largest piece of the ink between any two columns is costs one join of the
+    runs cut to those columns, whose touching pairs are among the whole's."""
+
+    rows: np.ndarray
+    starts: np.ndarray   # columns, offset by the `left` the mask was given with
+    ends: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray, left: int = 0) -> RowRuns:
+        """The runs of `mask`, whose first column is column `left` of the image."""
+        run_rows, starts, ends = row_runs(mask)
+        return cls(run_rows, starts + left, ends + left, *run_edges(run_rows, starts, ends))
+
+    def largest_area_between(self, first: int, last: int) -> int:
+        """The pixel count of the largest 8-connected piece of the ink in columns [first, last)."""
+        starts, ends = np.maximum(self.starts, first), np.minimum(self.ends, last)
+        kept = starts < ends
+        if not kept.any():
+            return 0
+        # Cut shorter, two runs may stop touching; runs that did not touch never start to.
+        a, b = self.upper, self.lower
+        touching = kept[a] & kept[b] & (starts[b] <= ends[a]) & (ends[b] >= starts[a])
+        index = np.cumsum(kept) - 1
+        ids = _join(int(index[-1]) + 1, index[a[touching]], index[b[touching]])
+        return int(np.bincount(ids, weights=(ends - starts)[kept]).max())
 
 
 def components(mask: np.ndarray) -> list[Component]:

@@ -411,7 +411,9 @@ def band_near(padded: np.ndarray, reach: int, middle: np.ndarray, share: float,
     offsets = np.arange(-within + 1, within)
     profile = padded[centre[None, :] + offsets[:, None] + reach, np.arange(len(centre))].sum(axis=1)
     # The band: rows well above the ink nearby (a stroke beside the line fills the window too)
-    peak, nearby = int(profile.argmax()), float(np.median(profile))
+    # The median of the window's odd number of rows, without np.median's generality.
+    nearby = float(np.partition(profile, within - 1)[within - 1])
+    peak = int(profile.argmax())
     edge = nearby + share * (profile[peak] - nearby)
     low, high = peak, peak
     while low > 0 and profile[low - 1] >= edge:

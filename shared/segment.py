@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from shared.components import Component, components, largest_run_area, row_runs
+from shared.components import Component, RowRuns, components
 from shared.model import Model
 from shared.preprocess import (
     INK_THRESHOLD,
@@ -209,7 +209,8 @@ def _crossings(group: list[Component], columns: np.ndarray) -> np.ndarray:
 
 def candidates(groups: list[list[Component]], cuts: list[list[int]], height: float) -> list[Candidate]:
     """Every candidate digit: the whole of each group, and runs of at most MAX_SPAN consecutive
-    slices of a group at most MAX_DIGIT and at least MIN_HEIGHT heights in size."""
+    slices of a group at most MAX_DIGIT and at least MIN_HEIGHT heights in size that, with
+    others, cover the whole group (no other can be read into a number)."""
     found = []
     for g, (group, group_cuts) in enumerate(zip(groups, cuts)):
         rows = np.concatenate([p.rows for p in group])
@@ -222,35 +223,50 @@ def candidates(groups: list[list[Component]], cuts: list[list[int]], height: flo
         rows, columns = rows[order], columns[order]
         at = np.searchsorted(columns, bounds)
         runs = _group_runs(rows, columns)
+        # Only parts on a chain of parts from the group's first slice to its last can be chosen
+        # (or count among the paths best_path weighs): about half of them are on none. Those
+        # no chain leads to are not even looked at; those that lead nowhere are dropped.
+        parts, reached = [], {0}
         for first in range(slices):
+            if first not in reached:
+                continue
             for last in range(first + 1, min(first + MAX_SPAN, slices) + 1):
                 if bounds[last] - bounds[first] > MAX_DIGIT * height:
                     break
                 inside = slice(at[first], at[last])
                 part = Candidate(g, first, last, rows[inside], columns[inside])
                 if (first, last) != (0, slices) and _digit_shaped(part, runs, height):
-                    found.append(part)
+                    parts.append(part)
+                    reached.add(last)
+        found += _reaching(parts, slices)
     return found
 
 
-def _group_runs(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The runs of a group's ink in each row (shared.components.row_runs), in image columns."""
+def _reaching(parts: list[Candidate], end: int) -> list[Candidate]:
+    """The `parts` from which a chain of parts, each beginning where the one before ends, leads
+    to the slice `end`."""
+    reaching = {end}
+    for part in sorted(parts, key=lambda part: -part.last):  # a part begins before it ends
+        if part.last in reaching:
+            reaching.add(part.first)
+    return [part for part in parts if part.last in reaching]
+
+
+def _group_runs(rows: np.ndarray, columns: np.ndarray) -> RowRuns:
+    """The runs of a group's ink in each row, in image columns (shared.components.RowRuns)."""
     top, left = int(rows.min()), int(columns.min())
     mask = np.zeros((int(rows.max()) + 1 - top, int(columns.max()) + 1 - left), dtype=bool)
     mask[rows - top, columns - left] = True
-    run_rows, starts, ends = row_runs(mask)
-    return run_rows, starts + left, ends + left
+    return RowRuns.of(mask, left)
 
 
-def _digit_shaped(part: Candidate, runs: tuple[np.ndarray, ...], height: float) -> bool:
+def _digit_shaped(part: Candidate, runs: RowRuns, height: float) -> bool:
     """Whether a cut part could be a digit: at least MIN_HEIGHT tall, mostly in one piece.
     `runs`: its group's (_group_runs); the part's are theirs cut to its columns."""
     if len(part.rows) == 0 or np.ptp(part.rows) + 1 < MIN_HEIGHT * height:
         return False
-    run_rows, starts, ends = runs
-    starts, ends = np.maximum(starts, part.columns.min()), np.minimum(ends, part.columns.max() + 1)
-    kept = starts < ends
-    return largest_run_area(run_rows[kept], starts[kept], ends[kept]) >= CONNECTED * len(part.rows)
+    largest = runs.largest_area_between(int(part.columns.min()), int(part.columns.max()) + 1)
+    return largest >= CONNECTED * len(part.rows)
 
 
 def candidate_ink(level: np.ndarray, candidate: Candidate) -> np.ndarray:

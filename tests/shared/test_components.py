@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.components import components, largest_area
+from shared.components import RowRuns, components, largest_area
 
 
 def flood_fill(mask: np.ndarray) -> np.ndarray:
@@ -60,3 +60,19 @@ def test_the_largest_area_is_that_of_the_largest_flood_filled_piece(density):
     labels = flood_fill(mask)
     expected = np.bincount(labels[labels >= 0]).max() if mask.any() else 0
     assert largest_area(mask) == expected
+
+
+@pytest.mark.parametrize("density", [0.2, 0.45, 0.6])
+def test_the_largest_area_between_two_columns_is_that_of_the_mask_cut_there(density):
+    """RowRuns cuts the whole mask's runs to the columns asked for: runs that touched may no
+    longer, as in the cut mask flood-filled anew. Columns are the image's, the mask at `left`."""
+    rng = np.random.default_rng(int(density * 100) + 2)
+    mask, left = rng.random((30, 41)) < density, 7
+    runs = RowRuns.of(mask, left)
+    spans = [(7, 48), (7, 8), (20, 21), (47, 48), (0, 60)] + [
+        tuple(sorted(rng.choice(np.arange(7, 49), 2, replace=False))) for _ in range(20)]
+    for first, last in spans:
+        cut = mask[:, max(first - left, 0):last - left]
+        labels = flood_fill(cut)
+        expected = np.bincount(labels[labels >= 0]).max() if cut.any() else 0
+        assert runs.largest_area_between(first, last) == expected, (first, last)

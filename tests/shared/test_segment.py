@@ -80,6 +80,35 @@ def test_fragments_of_one_digit_are_merged(mnist, bundle):
     assert right >= 15
 
 
+def chained(parts: set[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether parts (first, last), each beginning where the one before ends, lead from slice
+    `start` to slice `end`."""
+    reached, frontier = {start}, [start]
+    while frontier:
+        here = frontier.pop()
+        for first, last in parts:
+            if first == here and last not in reached:
+                reached.add(last)
+                frontier.append(last)
+    return end in reached
+
+
+def test_every_candidate_digit_lies_on_a_chain_across_its_group(mnist):
+    """A part no chain of parts from the group's first slice to its last can hold is never in a
+    reading: it is not read. Touching pairs have several cuts, so some parts are left out."""
+    for image, _, _ in numbers(mnist, 12, seed=6, gaps=(-0.08, 0.05), length=3):
+        ink = segment.find_ink(image)
+        groups = segment.group_fragments(ink.pieces)
+        cuts = [segment.candidate_cuts(group, ink.height, ink.stroke) for group in groups]
+        found = segment.candidates(groups, cuts, ink.height)
+        for g, group_cuts in enumerate(cuts):
+            slices = len(group_cuts) + 1
+            assert sum(c.whole for c in found if c.group == g) == 1
+            parts = {(c.first, c.last) for c in found if c.group == g and not c.whole}
+            for first, last in parts:
+                assert chained(parts, 0, first) and chained(parts, last, slices)
+
+
 def test_a_blank_image_has_no_ink(bundle):
     with pytest.raises(NoInk):
         read_number(Image.new("L", (200, 100), 255), bundle.model, bundle.input.recipe)
