@@ -224,8 +224,8 @@ def candidates(groups: list[list[Component]], cuts: list[list[int]], height: flo
         at = np.searchsorted(columns, bounds)
         runs = _group_runs(rows, columns)
         # Only parts on a chain of parts from the group's first slice to its last can be chosen
-        # (or count among the paths best_path weighs): about half of them are on none. Those
-        # no chain leads to are not even looked at; those that lead nowhere are dropped.
+        # (or count among the paths best_path weighs), so only they are read: those no chain
+        # leads to are not even looked at, those that lead nowhere are dropped.
         parts, reached = [], {0}
         for first in range(slices):
             if first not in reached:
