@@ -107,9 +107,9 @@ def largest_area(mask: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class RowRuns:
-    """A mask's runs of ink (row_runs') and which of them touch (run_edges'), found once: then
-    how large the largest piece of the ink between any two columns is costs one join of the
-    runs cut to those columns, whose touching pairs are among the whole's."""
+    """A mask's runs of ink (row_runs') and the pairs of them that touch (run_edges'), found
+    once. The largest piece of the ink between any two columns then costs one join of the runs
+    cut to those columns: cutting runs shorter can part runs that touched, never join others."""
 
     rows: np.ndarray
     starts: np.ndarray   # columns, offset by the `left` the mask was given with
