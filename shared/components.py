@@ -41,7 +41,7 @@ def label_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """The runs of True in each row of `mask`: (row, start, end, component id), end exclusive,
     the ids numbered 0.. in the order of each component's first run."""
     run_rows, starts, ends = row_runs(mask)
-    return run_rows, starts, ends, join_runs(run_rows, starts, ends)
+    return run_rows, starts, ends, _join(len(starts), *run_edges(run_rows, starts, ends))
 
 
 def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -53,14 +53,6 @@ def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     run_rows, starts = np.nonzero(steps == 1)
     ends = np.nonzero(steps == -1)[1]  # row-major order: the n-th end closes the n-th start
     return run_rows, starts, ends
-
-
-def join_runs(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Component ids, numbered 0.. in order of first run, of runs in row-major order: runs of
-    neighbouring rows that overlap or meet diagonally are one piece."""
-    if len(starts) == 0:
-        return np.zeros(0, dtype=np.intp)
-    return _join(len(starts), *run_edges(run_rows, starts, ends))
 
 
 def run_edges(run_rows: np.ndarray, starts: np.ndarray, ends: np.ndarray
@@ -97,12 +89,6 @@ def _join(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # roots 0.. in order, as np.unique's inverse would, without sorting.
     roots = parent == np.arange(n)
     return (np.cumsum(roots) - 1)[parent]
-
-
-def largest_area(mask: np.ndarray) -> int:
-    """The pixel count of the largest 8-connected piece of `mask` (0 when it has none), without
-    building the pieces."""
-    return RowRuns.of(mask).largest_area_between(0, mask.shape[1])
 
 
 @dataclass(frozen=True)
